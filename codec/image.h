@@ -27,6 +27,11 @@ struct Image {
   }
 };
 
+// PSNR in dB between two images of the same geometry, over all samples,
+// peak = 2^bit_depth - 1.  Infinity for identical images, NaN if the
+// geometries differ.
+double psnr_db(const Image& a, const Image& b);
+
 }  // namespace nifc
 
 #endif  // NIFC_CODEC_IMAGE_H_

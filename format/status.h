@@ -42,7 +42,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 inline Status limit_exceeded(std::string m) { return {StatusCode::kLimit, std::move(m)}; }
@@ -75,9 +77,9 @@ class [[nodiscard]] StatusOr {
 #define NIFC_CONCAT_(a, b) NIFC_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not ok.
-#define NIFC_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::nifc::Status nifc_status_ = (expr);   \
+#define NIFC_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::nifc::Status nifc_status_ = (expr);        \
     if (!nifc_status_.ok()) return nifc_status_; \
   } while (0)
 

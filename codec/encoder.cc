@@ -1,0 +1,336 @@
+// The LibTorch encoder.  The network it fits is the one SPEC.md §6 defines;
+// the torch-free decoder (decoder.cc) evaluates the same function.
+#include "codec/encoder.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "codec/decoder.h"
+
+namespace nifc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
+
+// The network as LibTorch tensors: W_l (out x in) and b_l (out).
+struct TorchNet {
+  Architecture arch;
+  std::vector<torch::Tensor> params;  // W0, b0, W1, b1, ...
+  torch::Tensor fourier;              // m x 2 (kFourier only), double
+
+  // SPEC.md §6.1, computed in double so it matches the decoder's features.
+  torch::Tensor encode(const torch::Tensor& coords) const {
+    const auto opts = coords.options().dtype(torch::kFloat64);
+    const torch::Tensor p = coords.to(torch::kFloat64);
+    torch::Tensor f;
+    switch (arch.encoding) {
+      case Encoding::kNone:
+        f = p;
+        break;
+      case Encoding::kPositional: {
+        const torch::Tensor freqs =
+            M_PI * torch::pow(2.0, torch::arange(arch.pe_levels, opts));  // L
+        const torch::Tensor ax = p.slice(1, 0, 1) * freqs;                // B x L
+        const torch::Tensor ay = p.slice(1, 1, 2) * freqs;
+        // per level k: sin x, cos x, sin y, cos y
+        f = torch::stack({torch::sin(ax), torch::cos(ax), torch::sin(ay), torch::cos(ay)}, 2)
+                .reshape({p.size(0), 4 * arch.pe_levels});
+        if (arch.pe_include_input) f = torch::cat({p, f}, 1);
+        break;
+      }
+      case Encoding::kFourier: {
+        const torch::Tensor a = 2.0 * M_PI * torch::matmul(p, fourier.t());  // B x m
+        f = torch::cat({torch::cos(a), torch::sin(a)}, 1);
+        break;
+      }
+    }
+    return f.to(torch::kFloat32);
+  }
+
+  torch::Tensor forward(const torch::Tensor& coords) const {
+    torch::Tensor h = encode(coords);
+    const size_t layers = params.size() / 2;
+    for (size_t l = 0; l < layers; ++l) {
+      h = torch::addmm(params[2 * l + 1], h, params[2 * l].t());
+      if (l + 1 == layers) break;
+      if (arch.activation == Activation::kSine) {
+        h = torch::sin((l == 0 ? arch.omega0 : arch.omega) * h);
+      } else {
+        h = torch::relu(h);
+      }
+    }
+    return h;
+  }
+};
+
+TorchNet make_net(const Architecture& arch, uint32_t channels, const torch::Device& device) {
+  TorchNet net;
+  net.arch = arch;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  const std::vector<LayerShape> shapes = layer_shapes(arch, channels);
+  for (size_t l = 0; l < shapes.size(); ++l) {
+    const double in = shapes[l].in;
+    double w_bound;
+    if (arch.activation == Activation::kSine) {
+      // Sitzmann et al. 2020, §3.2: first layer U(-1/in, 1/in), later layers
+      // U(-sqrt(6/in)/omega, sqrt(6/in)/omega), so pre-activations stay
+      // arcsine-distributed through depth.
+      w_bound = l == 0 ? 1.0 / in : std::sqrt(6.0 / in) / arch.omega;
+    } else {
+      w_bound = 1.0 / std::sqrt(in);  // PyTorch's nn.Linear default
+    }
+    const double b_bound = 1.0 / std::sqrt(in);
+    torch::Tensor w = torch::empty({shapes[l].out, shapes[l].in}, opts).uniform_(-w_bound, w_bound);
+    torch::Tensor b = torch::empty({shapes[l].out}, opts).uniform_(-b_bound, b_bound);
+    net.params.push_back(w.to(device).requires_grad_(true));
+    net.params.push_back(b.to(device).requires_grad_(true));
+  }
+  if (arch.encoding == Encoding::kFourier) {
+    const std::vector<float> b = fourier_matrix(arch);
+    net.fourier = torch::from_blob(const_cast<float*>(b.data()), {arch.ff_features, 2}, opts)
+                      .to(torch::kFloat64)
+                      .to(device);
+  }
+  return net;
+}
+
+// Pixel-centre coordinates of SPEC.md §7 for the stored grid, N x 2.
+torch::Tensor pixel_coords(uint32_t width, uint32_t height) {
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const torch::Tensor xs =
+      (2.0 * torch::arange(static_cast<int64_t>(width), opts) + 1.0) / static_cast<double>(width) -
+      1.0;
+  const torch::Tensor ys = (2.0 * torch::arange(static_cast<int64_t>(height), opts) + 1.0) /
+                               static_cast<double>(height) -
+                           1.0;
+  const std::vector<torch::Tensor> grid = torch::meshgrid({ys, xs}, "ij");
+  return torch::stack({grid[1].reshape({-1}), grid[0].reshape({-1})}, 1).to(torch::kFloat32);
+}
+
+double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = coords.size(0);
+  const int64_t chunk = 1 << 16;
+  double se = 0.0;
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t e = std::min(n, s + chunk);
+    const torch::Tensor d = net.forward(coords.slice(0, s, e)) - target.slice(0, s, e);
+    se += d.pow(2).sum().item<double>();
+  }
+  return se / static_cast<double>(n * target.size(1));
+}
+
+std::string first_line(const std::string& s) {
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+Status check_options(const Image& image, const EncodeOptions& o) {
+  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
+      (image.bit_depth != 8 && image.bit_depth != 16) ||
+      image.samples.size() != image.pixel_count() * image.channels) {
+    return invalid_argument("invalid image");
+  }
+  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
+  if (o.steps < 1) return invalid_argument("steps must be at least 1");
+  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
+  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
+  NifLimits limits;
+  limits.max_width = limits.max_height = 0xFFFFFFFFu;
+  NIFC_RETURN_IF_ERROR(validate_architecture(o.arch, image.channels, limits));
+  return Status();
+}
+
+StatusOr<torch::Device> pick_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return unsupported("CUDA requested but not available (this LibTorch has no CUDA, or no GPU)");
+    }
+    return torch::Device(torch::kCUDA);
+  }
+  if (name == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  }
+  return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
+}
+
+StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
+  const Clock::time_point t0 = Clock::now();
+  NIFC_RETURN_IF_ERROR(check_options(image, o));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, pick_device(o.device));
+  if (device.is_cpu()) {
+    torch::set_num_threads(o.threads > 0 ? o.threads
+                                         : std::max(1u, std::thread::hardware_concurrency()));
+  }
+  torch::manual_seed(o.seed);
+
+  const uint32_t ch = image.channels;
+  const int64_t n = static_cast<int64_t>(image.pixel_count());
+  // Targets: per-channel standardised samples (SPEC.md §5.2).
+  std::vector<float> values(image.samples.size());
+  const float inv_max = 1.0f / static_cast<float>(image.max_value());
+  for (size_t i = 0; i < values.size(); ++i) values[i] = image.samples[i] * inv_max;
+  torch::Tensor pixels = torch::from_blob(values.data(), {n, static_cast<int64_t>(ch)}).clone();
+  const torch::Tensor mean = pixels.mean(0);
+  // A flat channel has std 0; a floor keeps the targets finite.
+  const torch::Tensor stddev = pixels.std(0, /*unbiased=*/false).clamp_min(1.0 / 1024);
+  const torch::Tensor target = ((pixels - mean) / stddev).to(device);
+  const torch::Tensor coords = pixel_coords(image.width, image.height).to(device);
+
+  TorchNet net = make_net(o.arch, ch, device);
+  torch::optim::Adam adam(net.params, torch::optim::AdamOptions(o.lr));
+  const bool full_batch = o.batch_pixels <= 0 || o.batch_pixels >= n;
+  const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+
+  std::vector<torch::Tensor> best;
+  double best_mse = INFINITY;
+  auto keep_if_best = [&](double mse) {
+    if (!(mse < best_mse)) return;
+    best_mse = mse;
+    best.clear();
+    for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
+  };
+
+  EncodeProgress prog;
+  prog.total_steps = o.steps;
+  double ema_mse = -1.0;
+  double last_report = 0.0;
+  int step = 0;
+  for (; step < o.steps; ++step) {
+    // Warm-up, then cosine decay to lr * lr_final_ratio.
+    double lr = o.lr;
+    if (step < o.warmup_steps) {
+      lr = o.lr * (step + 1) / o.warmup_steps;
+    } else {
+      const double t =
+          static_cast<double>(step - o.warmup_steps) / std::max(1, o.steps - o.warmup_steps);
+      lr = o.lr * (o.lr_final_ratio + (1 - o.lr_final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
+    }
+    for (auto& group : adam.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    }
+    torch::Tensor c = coords, t = target;
+    if (!full_batch) {
+      const torch::Tensor idx = torch::randint(n, {o.batch_pixels}, gen_opts);
+      c = coords.index_select(0, idx);
+      t = target.index_select(0, idx);
+    }
+    adam.zero_grad();
+    const torch::Tensor loss = torch::mse_loss(net.forward(c), t);
+    loss.backward();
+    adam.step();
+
+    const bool last = step + 1 == o.steps;
+    const double elapsed = seconds_since(t0);
+    const bool out_of_time = o.time_limit_s > 0 && elapsed >= o.time_limit_s;
+    if ((step + 1) % std::max(1, o.eval_every) == 0 || last || out_of_time) {
+      keep_if_best(full_mse(net, coords, target));
+    }
+    if (o.progress && (elapsed - last_report >= 0.5 || last || out_of_time)) {
+      last_report = elapsed;
+      const double batch_mse = loss.item<double>();
+      ema_mse = ema_mse < 0 ? batch_mse : 0.9 * ema_mse + 0.1 * batch_mse;
+      prog.step = step + 1;
+      prog.seconds = elapsed;
+      // PSNR in [0, 1] sample units: scale normalized MSE by the mean variance.
+      const double var = stddev.pow(2).mean().item<double>();
+      prog.batch_psnr_db = mse_to_psnr(ema_mse * var);
+      prog.best_psnr_db = std::isfinite(best_mse) ? mse_to_psnr(best_mse * var) : 0.0;
+      if (!o.progress(prog)) return Status(StatusCode::kCancelled, "encoding cancelled");
+    }
+    if (out_of_time) {
+      ++step;
+      break;
+    }
+  }
+  const double fit_seconds = seconds_since(t0);
+
+  // Quantize the best weights and pack them (SPEC.md §6.2).
+  NifFile header;
+  header.width = image.width;
+  header.height = image.height;
+  header.channels = static_cast<uint8_t>(ch);
+  header.source_bit_depth = static_cast<uint8_t>(image.bit_depth);
+  const torch::Tensor mean_cpu = mean.to(torch::kCPU).contiguous();
+  const torch::Tensor std_cpu = stddev.to(torch::kCPU).contiguous();
+  header.mean.assign(mean_cpu.data_ptr<float>(), mean_cpu.data_ptr<float>() + ch);
+  header.stddev.assign(std_cpu.data_ptr<float>(), std_cpu.data_ptr<float>() + ch);
+  header.arch = o.arch;
+  header.bits = static_cast<uint8_t>(o.bits);
+  std::vector<QuantizedTensor> q;
+  for (const torch::Tensor& p : best) {
+    const torch::Tensor cpu = p.to(torch::kCPU).contiguous().reshape({-1});
+    std::vector<float> v(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+    q.push_back(quantize_tensor(v, o.bits));
+  }
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, serialize_nif(header, q, o.zstd_level));
+
+  // The reported PSNR is that of the file as the plain decoder rebuilds it.
+  NIFC_ASSIGN_OR_RETURN(const NifFile parsed, parse_nif(bytes.data(), bytes.size()));
+  DecodeOptions dopt;
+  dopt.bit_depth = image.bit_depth;
+  dopt.threads = o.threads;
+  NIFC_ASSIGN_OR_RETURN(const Image decoded, decode_nif(parsed, dopt));
+
+  EncodeResult r;
+  r.file = std::move(bytes);
+  r.psnr_db = psnr_db(image, decoded);
+  const double var = stddev.pow(2).mean().item<double>();
+  r.float_psnr_db = mse_to_psnr(best_mse * var);
+  r.steps = step;
+  r.fit_seconds = fit_seconds;
+  r.seconds = seconds_since(t0);
+  r.device = device.is_cuda() ? "cuda" : "cpu";
+  r.parameters = parameter_count(o.arch, ch);
+  return r;
+}
+
+}  // namespace
+
+StatusOr<EncodeResult> encode_image(const Image& image, const EncodeOptions& options) {
+  try {
+    return encode_impl(image, options);
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return limit_exceeded("out of memory while encoding");
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+StatusOr<std::vector<float>> torch_forward(const NifFile& file, const std::vector<float>& x,
+                                           const std::vector<float>& y) {
+  try {
+    if (x.size() != y.size()) return invalid_argument("x and y differ in length");
+    TorchNet net = make_net(file.arch, file.channels, torch::Device(torch::kCPU));
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < net.params.size(); ++i) {
+      const std::vector<float>& v = file.tensors.at(i);
+      net.params[i] = torch::from_blob(const_cast<float*>(v.data()), net.params[i].sizes()).clone();
+    }
+    const int64_t n = static_cast<int64_t>(x.size());
+    torch::Tensor xs = torch::from_blob(const_cast<float*>(x.data()), {n, 1});
+    torch::Tensor ys = torch::from_blob(const_cast<float*>(y.data()), {n, 1});
+    const torch::Tensor out = net.forward(torch::cat({xs, ys}, 1)).contiguous();
+    return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+}  // namespace nifc

@@ -1,0 +1,84 @@
+// The encoder: fits a coordinate network to an image with LibTorch, quantizes
+// it and packs it into a .nif file.
+//
+// This header does not include LibTorch, so callers compile without it; only
+// encoder.cc does.  encode_image() is not re-entrant with respect to LibTorch's
+// global thread settings: call it from one thread at a time.
+#ifndef NIFC_CODEC_ENCODER_H_
+#define NIFC_CODEC_ENCODER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "codec/image.h"
+#include "format/nif_format.h"
+#include "format/status.h"
+
+namespace nifc {
+
+struct EncodeProgress {
+  int step = 0;
+  int total_steps = 0;
+  double seconds = 0.0;
+  double batch_psnr_db = 0.0;  // running estimate on the training batches
+  double best_psnr_db = 0.0;   // best full-image PSNR so far (float weights)
+};
+
+struct EncodeOptions {
+  Architecture arch;             // channels come from the image
+  int bits = 8;                  // quantization bit width, 2..16
+  int steps = 2000;              // optimizer steps
+  int batch_pixels = 16384;      // pixels per step; 0 or >= image pixels: full batch
+  double lr = 1e-3;              // peak Adam learning rate
+  double lr_final_ratio = 0.05;  // cosine decay to lr * this at the last step
+  int warmup_steps = 50;         // linear warm-up
+  int eval_every = 250;          // full-image evaluation interval (keep-best)
+  double time_limit_s = 0.0;     // stop fitting after this many seconds (0: none)
+  std::string device = "auto";   // auto | cpu | cuda
+  int threads = 0;               // CPU threads for LibTorch (0: all hardware threads)
+  uint64_t seed = 1;             // initialization and batch sampling
+  int zstd_level = 19;
+  // Called about twice a second; return false to cancel (kCancelled).
+  std::function<bool(const EncodeProgress&)> progress;
+};
+
+struct EncodeResult {
+  std::vector<uint8_t> file;   // the .nif bytes
+  double psnr_db = 0.0;        // of the decoded file (quantized weights, plain decoder)
+  double float_psnr_db = 0.0;  // of the best float network, before quantization
+  int steps = 0;               // steps run
+  double fit_seconds = 0.0;
+  double seconds = 0.0;  // whole encode
+  std::string device;    // "cpu" or "cuda"
+  uint64_t parameters = 0;
+};
+
+StatusOr<EncodeResult> encode_image(const Image& image, const EncodeOptions& options);
+
+// The LibTorch forward of `file`'s dequantized network at points (x[i], y[i]),
+// raw outputs (normalized units), n x channels.  For the cross-implementation test.
+StatusOr<std::vector<float>> torch_forward(const NifFile& file, const std::vector<float>& x,
+                                           const std::vector<float>& y);
+
+// True when LibTorch can use CUDA here.
+bool cuda_available();
+
+// The encoder as a run-time plugin (libnifc_encoder.so).  Loading LibTorch
+// costs about half a second per process, so the nifc CLI loads it with
+// dlopen() only for the commands that fit networks; decode and info never
+// pay for it.  The plugin and its host must be built from the same sources
+// (C++ types cross this boundary); abi_version guards against mixing builds.
+constexpr uint32_t kEncoderAbiVersion = 1;
+struct EncoderApi {
+  uint32_t abi_version;
+  StatusOr<EncodeResult> (*encode_image)(const Image& image, const EncodeOptions& options);
+  bool (*cuda_available)();
+};
+
+}  // namespace nifc
+
+extern "C" const nifc::EncoderApi* nifc_encoder_api();
+
+#endif  // NIFC_CODEC_ENCODER_H_

@@ -1,0 +1,8 @@
+// The entry point of libnifc_encoder.so (see EncoderApi in encoder.h).
+#include "codec/encoder.h"
+
+extern "C" __attribute__((visibility("default"))) const nifc::EncoderApi* nifc_encoder_api() {
+  static const nifc::EncoderApi api = {nifc::kEncoderAbiVersion, &nifc::encode_image,
+                                       &nifc::cuda_available};
+  return &api;
+}

@@ -1,0 +1,570 @@
+// The .nif container.  Every field read here is described in SPEC.md; the
+// comments name the section.
+#include "format/nif_format.h"
+
+#include <zstd.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+namespace nifc {
+namespace {
+
+// SPEC.md §2
+constexpr uint8_t kMagic[8] = {0x89, 'N', 'I', 'F', 0x0D, 0x0A, 0x1A, 0x0A};
+constexpr size_t kPreambleBytes = 16;
+// SPEC.md §3: length + tag + crc
+constexpr size_t kSectionOverhead = 12;
+
+constexpr size_t kHeadBytes = 12;
+constexpr size_t kNormBytesPerChannel = 8;
+constexpr size_t kNetwFixedBytes = 28;
+constexpr size_t kWgtsFixedBytes = 4;
+constexpr uint8_t kCompressionZstd = 1;
+
+// ---- little-endian helpers ------------------------------------------------
+
+uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint32_t load_u32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+uint64_t load_u64(const uint8_t* p) {
+  return static_cast<uint64_t>(load_u32(p)) | (static_cast<uint64_t>(load_u32(p + 4)) << 32);
+}
+float load_f32(const uint8_t* p) {
+  uint32_t u = load_u32(p);
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void put_u8(std::vector<uint8_t>* out, uint8_t v) { out->push_back(v); }
+void put_u16(std::vector<uint8_t>* out, uint16_t v) {
+  out->push_back(static_cast<uint8_t>(v));
+  out->push_back(static_cast<uint8_t>(v >> 8));
+}
+void put_u32(std::vector<uint8_t>* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+void put_u64(std::vector<uint8_t>* out, uint64_t v) {
+  put_u32(out, static_cast<uint32_t>(v));
+  put_u32(out, static_cast<uint32_t>(v >> 32));
+}
+void put_f32(std::vector<uint8_t>* out, float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  put_u32(out, u);
+}
+
+std::array<uint32_t, 256> make_crc_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t n = 0; n < 256; ++n) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[n] = c;
+  }
+  return table;
+}
+
+// ---- sections -------------------------------------------------------------
+
+struct Section {
+  char tag[5] = {0, 0, 0, 0, 0};
+  const uint8_t* data = nullptr;
+  uint32_t size = 0;
+};
+
+bool is_required(const char* tag) { return tag[0] >= 'A' && tag[0] <= 'Z'; }
+
+bool tag_is_valid(const uint8_t* t) {
+  for (int i = 0; i < 4; ++i) {
+    const bool alpha = (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z');
+    if (!alpha) return false;
+  }
+  return true;
+}
+
+void append_section(std::vector<uint8_t>* out, const char* tag, const std::vector<uint8_t>& data) {
+  put_u32(out, static_cast<uint32_t>(data.size()));
+  const size_t start = out->size();
+  out->insert(out->end(), tag, tag + 4);
+  out->insert(out->end(), data.begin(), data.end());
+  put_u32(out, crc32(out->data() + start, out->size() - start));
+}
+
+// Checks a known section's length: exact for files of this reader's minor
+// version or older, at least the known size for newer minors (SPEC.md §4).
+Status check_section_size(const Section& s, size_t expected, const NifFile& f) {
+  const bool newer = f.version_minor > kNifVersionMinor;
+  if (s.size == expected || (newer && s.size > expected)) return Status();
+  return corrupt(std::string("section ") + s.tag + " has " + std::to_string(s.size) +
+                 " bytes, expected " + std::to_string(expected));
+}
+
+bool finite_positive(float v) { return std::isfinite(v) && v > 0.0f; }
+
+Status parse_head(const Section& s, const NifLimits& limits, NifFile* f) {
+  NIFC_RETURN_IF_ERROR(check_section_size(s, kHeadBytes, *f));
+  f->width = load_u32(s.data);
+  f->height = load_u32(s.data + 4);
+  f->channels = s.data[8];
+  f->source_bit_depth = s.data[9];
+  if (f->width == 0 || f->height == 0) return corrupt("image size is zero");
+  if (f->width > limits.max_width || f->height > limits.max_height) {
+    return limit_exceeded("image size " + std::to_string(f->width) + "x" +
+                          std::to_string(f->height) + " exceeds the limit of " +
+                          std::to_string(limits.max_width) + "x" +
+                          std::to_string(limits.max_height));
+  }
+  if (f->channels < 1 || f->channels > 4) {
+    return corrupt("invalid channel count " + std::to_string(f->channels));
+  }
+  if (f->source_bit_depth != 8 && f->source_bit_depth != 16) {
+    return corrupt("invalid source bit depth " + std::to_string(f->source_bit_depth));
+  }
+  return Status();
+}
+
+Status parse_norm(const Section& s, NifFile* f) {
+  NIFC_RETURN_IF_ERROR(check_section_size(s, kNormBytesPerChannel * f->channels, *f));
+  f->mean.resize(f->channels);
+  f->stddev.resize(f->channels);
+  for (uint32_t c = 0; c < f->channels; ++c) {
+    f->mean[c] = load_f32(s.data + 8 * c);
+    f->stddev[c] = load_f32(s.data + 8 * c + 4);
+    if (!std::isfinite(f->mean[c]) || !finite_positive(f->stddev[c])) {
+      return corrupt("invalid normalization for channel " + std::to_string(c));
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status validate_architecture(const Architecture& a, uint32_t channels, const NifLimits& limits) {
+  if (a.widths.empty()) return corrupt("network has no hidden layer");
+  if (a.widths.size() > limits.max_hidden_layers) {
+    return limit_exceeded("network has " + std::to_string(a.widths.size()) +
+                          " hidden layers, limit " + std::to_string(limits.max_hidden_layers));
+  }
+  for (uint16_t w : a.widths) {
+    if (w == 0) return corrupt("hidden layer of width 0");
+    if (w > limits.max_width_per_layer) {
+      return limit_exceeded("hidden layer width " + std::to_string(w) + " exceeds the limit " +
+                            std::to_string(limits.max_width_per_layer));
+    }
+  }
+  switch (a.activation) {
+    case Activation::kRelu:
+      break;
+    case Activation::kSine:
+      if (!std::isfinite(a.omega0) || !std::isfinite(a.omega) || a.omega0 == 0.0f ||
+          a.omega == 0.0f) {
+        return corrupt("invalid sine frequency factors");
+      }
+      break;
+    default:
+      return unsupported("unknown activation " + std::to_string(static_cast<int>(a.activation)));
+  }
+  switch (a.encoding) {
+    case Encoding::kNone:
+      break;
+    case Encoding::kPositional:
+      if (a.pe_levels < 1 || a.pe_levels > 20) {
+        return corrupt("positional encoding levels " + std::to_string(a.pe_levels) +
+                       " outside 1..20");
+      }
+      break;
+    case Encoding::kFourier:
+      if (a.ff_features < 1 || a.ff_features > limits.max_width_per_layer) {
+        return corrupt("Fourier feature count " + std::to_string(a.ff_features) + " invalid");
+      }
+      if (!finite_positive(a.ff_sigma)) return corrupt("invalid Fourier feature scale");
+      break;
+    default:
+      return unsupported("unknown input encoding " + std::to_string(static_cast<int>(a.encoding)));
+  }
+  const uint64_t params = parameter_count(a, channels);
+  if (params > limits.max_parameters) {
+    return limit_exceeded("network has " + std::to_string(params) + " parameters, limit " +
+                          std::to_string(limits.max_parameters));
+  }
+  return Status();
+}
+
+namespace {
+
+Status parse_netw(const Section& s, const NifLimits& limits, NifFile* f) {
+  if (s.size < kNetwFixedBytes) return corrupt("section NETW too short");
+  const uint8_t* p = s.data;
+  Architecture& a = f->arch;
+  a.encoding = static_cast<Encoding>(p[0]);
+  a.activation = static_cast<Activation>(p[1]);
+  const uint32_t hidden = p[2];
+  const uint8_t flags = p[3];
+  if (flags & ~1u) return corrupt("reserved NETW flags set");
+  a.pe_include_input = (flags & 1u) != 0;
+  a.omega0 = load_f32(p + 4);
+  a.omega = load_f32(p + 8);
+  a.pe_levels = p[12];
+  if (p[13] != 0) return corrupt("reserved NETW byte set");
+  a.ff_features = load_u16(p + 14);
+  a.ff_sigma = load_f32(p + 16);
+  a.ff_seed = load_u64(p + 20);
+  NIFC_RETURN_IF_ERROR(check_section_size(s, kNetwFixedBytes + 2 * hidden, *f));
+  a.widths.resize(hidden);
+  for (uint32_t i = 0; i < hidden; ++i) a.widths[i] = load_u16(p + kNetwFixedBytes + 2 * i);
+  return validate_architecture(a, f->channels, limits);
+}
+
+uint32_t max_level(int bits) { return (1u << (bits - 1)) - 1u; }
+
+Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
+  if (s.size < kWgtsFixedBytes) return corrupt("section WGTS too short");
+  f->bits = s.data[0];
+  if (f->bits < 2 || f->bits > 16) return corrupt("invalid bit width " + std::to_string(f->bits));
+  if (s.data[1] != kCompressionZstd) {
+    return unsupported("unknown weight compression " + std::to_string(s.data[1]));
+  }
+  if (load_u16(s.data + 2) != 0) return corrupt("reserved WGTS field set");
+  const uint8_t* payload = s.data + kWgtsFixedBytes;
+  const size_t payload_size = s.size - kWgtsFixedBytes;
+  f->payload_bytes = payload_size;
+  if (!decode_payload) return Status();
+
+  // SPEC.md §6.2: the decompressed size follows from the architecture, so it
+  // is known, and bounded by the limits, before anything is allocated.
+  const std::vector<LayerShape> shapes = layer_shapes(f->arch, f->channels);
+  const uint64_t tensors = 2 * shapes.size();
+  const uint64_t params = parameter_count(f->arch, f->channels);
+  const uint64_t planes = f->bits > 8 ? 2 : 1;
+  const uint64_t expected = 4 * tensors + planes * params;
+  const unsigned long long frame_size = ZSTD_getFrameContentSize(payload, payload_size);
+  if (frame_size == ZSTD_CONTENTSIZE_ERROR) return corrupt("weight payload is not a zstd frame");
+  if (frame_size != expected) {
+    return corrupt("weight payload holds " + std::to_string(frame_size) + " bytes, expected " +
+                   std::to_string(expected));
+  }
+  std::vector<uint8_t> raw(expected);
+  const size_t got = ZSTD_decompress(raw.data(), raw.size(), payload, payload_size);
+  if (ZSTD_isError(got)) {
+    return corrupt(std::string("weight payload: ") + ZSTD_getErrorName(got));
+  }
+  if (got != expected) return corrupt("weight payload has the wrong size");
+
+  f->steps.resize(tensors);
+  for (uint64_t t = 0; t < tensors; ++t) {
+    f->steps[t] = load_f32(raw.data() + 4 * t);
+    if (!finite_positive(f->steps[t])) return corrupt("invalid quantization step");
+  }
+  const uint8_t* plane0 = raw.data() + 4 * tensors;
+  const uint8_t* plane1 = plane0 + params;
+  const int32_t limit = static_cast<int32_t>(max_level(f->bits));
+  f->tensors.resize(tensors);
+  uint64_t index = 0;
+  for (uint64_t t = 0; t < tensors; ++t) {
+    const LayerShape& shape = shapes[t / 2];
+    const uint64_t count = (t % 2 == 0) ? uint64_t{shape.in} * shape.out : shape.out;
+    std::vector<float>& values = f->tensors[t];
+    values.resize(count);
+    for (uint64_t i = 0; i < count; ++i, ++index) {
+      uint32_t u = plane0[index];
+      if (planes == 2) u |= static_cast<uint32_t>(plane1[index]) << 8;
+      // zigzag: 0, -1, 1, -2, 2, ... (SPEC.md §6.2)
+      const int32_t level = static_cast<int32_t>(u >> 1) ^ -static_cast<int32_t>(u & 1);
+      if (level > limit || level < -limit) return corrupt("quantized weight out of range");
+      values[i] = static_cast<float>(level) * f->steps[t];
+    }
+  }
+  return Status();
+}
+
+StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limits,
+                        bool decode_payload) {
+  if (size > limits.max_file_bytes) return limit_exceeded("file larger than the limit");
+  if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
+    return corrupt("not a .nif file (bad magic)");
+  }
+  if (size < kPreambleBytes) return corrupt("truncated file header");
+  if (crc32(data, 12) != load_u32(data + 12)) return corrupt("file header checksum mismatch");
+  NifFile f;
+  f.version_major = data[8];
+  f.version_minor = data[9];
+  if (f.version_major != kNifVersionMajor) {
+    return unsupported("unsupported .nif version " + std::to_string(f.version_major) + "." +
+                       std::to_string(f.version_minor) + " (this decoder reads " +
+                       std::to_string(kNifVersionMajor) + ".x)");
+  }
+  if (load_u16(data + 10) != 0) return corrupt("reserved header field set");
+
+  // SPEC.md §3, §4: walk the sections; HEAD first, IEND last.
+  std::vector<Section> sections;
+  size_t pos = kPreambleBytes;
+  bool seen_end = false;
+  while (!seen_end) {
+    if (size - pos < kSectionOverhead) return corrupt("truncated file (section header)");
+    Section s;
+    const uint32_t length = load_u32(data + pos);
+    if (length > size - pos - kSectionOverhead) return corrupt("truncated file (section data)");
+    const uint8_t* tag = data + pos + 4;
+    const uint32_t stored_crc = load_u32(data + pos + 8 + length);
+    if (crc32(tag, 4 + static_cast<size_t>(length)) != stored_crc) {
+      if (!tag_is_valid(tag)) return corrupt("checksum mismatch in a section with a damaged tag");
+      return corrupt("checksum mismatch in section " + std::string(tag, tag + 4));
+    }
+    if (!tag_is_valid(tag)) return corrupt("invalid section tag");
+    std::memcpy(s.tag, tag, 4);
+    s.data = data + pos + 8;
+    s.size = length;
+    pos += kSectionOverhead + length;
+    if (sections.empty() && std::strcmp(s.tag, "HEAD") != 0) {
+      return corrupt("first section is not HEAD");
+    }
+    seen_end = std::strcmp(s.tag, "IEND") == 0;
+    sections.push_back(s);
+  }
+  if (pos != size) return corrupt("data after the IEND section");
+
+  const Section* head = nullptr;
+  const Section* norm = nullptr;
+  const Section* netw = nullptr;
+  const Section* wgts = nullptr;
+  for (const Section& s : sections) {
+    const Section** slot = nullptr;
+    if (std::strcmp(s.tag, "HEAD") == 0) slot = &head;
+    if (std::strcmp(s.tag, "NORM") == 0) slot = &norm;
+    if (std::strcmp(s.tag, "NETW") == 0) slot = &netw;
+    if (std::strcmp(s.tag, "WGTS") == 0) slot = &wgts;
+    if (std::strcmp(s.tag, "IEND") == 0) {
+      if (s.size != 0) return corrupt("IEND section is not empty");
+      continue;
+    }
+    if (slot == nullptr) {
+      if (is_required(s.tag)) {
+        return unsupported(std::string("unknown required section ") + s.tag);
+      }
+      continue;  // unknown optional section: skipped (SPEC.md §4)
+    }
+    if (*slot != nullptr) return corrupt(std::string("duplicate section ") + s.tag);
+    *slot = &s;
+  }
+  if (norm == nullptr) return corrupt("missing section NORM");
+  if (netw == nullptr) return corrupt("missing section NETW");
+  if (wgts == nullptr) return corrupt("missing section WGTS");
+  NIFC_RETURN_IF_ERROR(parse_head(*head, limits, &f));
+  NIFC_RETURN_IF_ERROR(parse_norm(*norm, &f));
+  NIFC_RETURN_IF_ERROR(parse_netw(*netw, limits, &f));
+  NIFC_RETURN_IF_ERROR(parse_wgts(*wgts, decode_payload, &f));
+  return f;
+}
+
+}  // namespace
+
+uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc) {
+  static const std::array<uint32_t, 256> table = make_crc_table();
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+uint32_t encoded_input_dim(const Architecture& arch) {
+  switch (arch.encoding) {
+    case Encoding::kNone:
+      return 2;
+    case Encoding::kPositional:
+      return (arch.pe_include_input ? 2u : 0u) + 4u * arch.pe_levels;
+    case Encoding::kFourier:
+      return 2u * arch.ff_features;
+  }
+  return 0;
+}
+
+std::vector<LayerShape> layer_shapes(const Architecture& arch, uint32_t channels) {
+  std::vector<LayerShape> shapes;
+  uint32_t in = encoded_input_dim(arch);
+  for (uint16_t w : arch.widths) {
+    shapes.push_back({in, w});
+    in = w;
+  }
+  shapes.push_back({in, channels});
+  return shapes;
+}
+
+uint64_t parameter_count(const Architecture& arch, uint32_t channels) {
+  uint64_t n = 0;
+  for (const LayerShape& s : layer_shapes(arch, channels)) n += uint64_t{s.in} * s.out + s.out;
+  return n;
+}
+
+StatusOr<NifFile> parse_nif(const uint8_t* data, size_t size, const NifLimits& limits) {
+  return parse(data, size, limits, true);
+}
+
+StatusOr<NifFile> parse_nif_header(const uint8_t* data, size_t size, const NifLimits& limits) {
+  return parse(data, size, limits, false);
+}
+
+QuantizedTensor quantize_tensor(const std::vector<float>& values, int bits) {
+  QuantizedTensor q;
+  float max_abs = 0.0f;
+  for (float v : values) max_abs = std::max(max_abs, std::fabs(v));
+  const int32_t top = static_cast<int32_t>(max_level(bits));
+  q.step = max_abs > 0.0f ? max_abs / static_cast<float>(top) : 1.0f;
+  q.levels.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const long level = std::lround(values[i] / q.step);
+    q.levels[i] = static_cast<int32_t>(std::max<long>(-top, std::min<long>(top, level)));
+  }
+  return q;
+}
+
+StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
+                                             const std::vector<QuantizedTensor>& q,
+                                             int zstd_level) {
+  NifLimits no_limits;
+  no_limits.max_width = no_limits.max_height = 0xFFFFFFFFu;
+  no_limits.max_hidden_layers = 255;
+  no_limits.max_width_per_layer = 0xFFFF;
+  no_limits.max_parameters = ~0ull;
+  if (h.width == 0 || h.height == 0) return invalid_argument("image size is zero");
+  if (h.channels < 1 || h.channels > 4) return invalid_argument("channels must be 1..4");
+  if (h.mean.size() != h.channels || h.stddev.size() != h.channels) {
+    return invalid_argument("normalization must have one entry per channel");
+  }
+  if (h.bits < 2 || h.bits > 16) return invalid_argument("bits must be 2..16");
+  NIFC_RETURN_IF_ERROR(validate_architecture(h.arch, h.channels, no_limits));
+  const std::vector<LayerShape> shapes = layer_shapes(h.arch, h.channels);
+  if (q.size() != 2 * shapes.size()) return invalid_argument("wrong number of tensors");
+
+  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
+  put_u8(&out, kNifVersionMajor);
+  put_u8(&out, kNifVersionMinor);
+  put_u16(&out, 0);
+  put_u32(&out, crc32(out.data(), out.size()));
+
+  std::vector<uint8_t> head;
+  put_u32(&head, h.width);
+  put_u32(&head, h.height);
+  put_u8(&head, h.channels);
+  put_u8(&head, h.source_bit_depth);
+  put_u16(&head, 0);
+  append_section(&out, "HEAD", head);
+
+  std::vector<uint8_t> norm;
+  for (uint32_t c = 0; c < h.channels; ++c) {
+    put_f32(&norm, h.mean[c]);
+    put_f32(&norm, h.stddev[c]);
+  }
+  append_section(&out, "NORM", norm);
+
+  const Architecture& a = h.arch;
+  std::vector<uint8_t> netw;
+  put_u8(&netw, static_cast<uint8_t>(a.encoding));
+  put_u8(&netw, static_cast<uint8_t>(a.activation));
+  put_u8(&netw, static_cast<uint8_t>(a.widths.size()));
+  put_u8(&netw, a.pe_include_input ? 1 : 0);
+  put_f32(&netw, a.omega0);
+  put_f32(&netw, a.omega);
+  put_u8(&netw, a.pe_levels);
+  put_u8(&netw, 0);
+  put_u16(&netw, a.ff_features);
+  put_f32(&netw, a.ff_sigma);
+  put_u64(&netw, a.ff_seed);
+  for (uint16_t w : a.widths) put_u16(&netw, w);
+  append_section(&out, "NETW", netw);
+
+  // SPEC.md §6.2: steps, then the low byte plane, then (bits > 8) the high one.
+  const int32_t top = static_cast<int32_t>(max_level(h.bits));
+  const uint64_t params = parameter_count(a, h.channels);
+  std::vector<uint8_t> raw;
+  raw.reserve(4 * q.size() + 2 * params);
+  for (const QuantizedTensor& t : q) {
+    if (!finite_positive(t.step)) return invalid_argument("quantization step must be positive");
+    put_f32(&raw, t.step);
+  }
+  std::vector<uint16_t> zigzag;
+  zigzag.reserve(params);
+  for (size_t t = 0; t < q.size(); ++t) {
+    const LayerShape& shape = shapes[t / 2];
+    const uint64_t count = (t % 2 == 0) ? uint64_t{shape.in} * shape.out : shape.out;
+    if (q[t].levels.size() != count) return invalid_argument("tensor has the wrong size");
+    for (int32_t level : q[t].levels) {
+      if (level > top || level < -top) return invalid_argument("level out of range");
+      zigzag.push_back(static_cast<uint16_t>((static_cast<uint32_t>(level) << 1) ^
+                                             static_cast<uint32_t>(level >> 31)));
+    }
+  }
+  for (uint16_t u : zigzag) raw.push_back(static_cast<uint8_t>(u));
+  if (h.bits > 8) {
+    for (uint16_t u : zigzag) raw.push_back(static_cast<uint8_t>(u >> 8));
+  }
+  std::vector<uint8_t> wgts;
+  put_u8(&wgts, h.bits);
+  put_u8(&wgts, kCompressionZstd);
+  put_u16(&wgts, 0);
+  const size_t bound = ZSTD_compressBound(raw.size());
+  const size_t offset = wgts.size();
+  wgts.resize(offset + bound);
+  const size_t packed =
+      ZSTD_compress(wgts.data() + offset, bound, raw.data(), raw.size(), zstd_level);
+  if (ZSTD_isError(packed)) {
+    return internal_error(std::string("zstd: ") + ZSTD_getErrorName(packed));
+  }
+  wgts.resize(offset + packed);
+  append_section(&out, "WGTS", wgts);
+  append_section(&out, "IEND", {});
+  return out;
+}
+
+const char* encoding_name(Encoding e) {
+  switch (e) {
+    case Encoding::kNone:
+      return "none";
+    case Encoding::kPositional:
+      return "positional";
+    case Encoding::kFourier:
+      return "fourier";
+  }
+  return "unknown";
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSine:
+      return "sine";
+  }
+  return "unknown";
+}
+
+}  // namespace nifc
+
+namespace nifc {
+
+std::vector<float> fourier_matrix(const Architecture& arch) {
+  // SPEC.md §6.1: splitmix64; each entry is sigma * (sum of 12 uniform 24-bit
+  // integers / 2^24 - 6), computed in double and rounded once to float.  Only
+  // integer arithmetic and correctly rounded double operations are involved,
+  // so every decoder reproduces it exactly.
+  uint64_t state = arch.ff_seed;
+  auto next = [&state]() {
+    state += 0x9E3779B97F4A7C15ull;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<float> b(2 * static_cast<size_t>(arch.ff_features));
+  for (float& v : b) {
+    uint64_t sum = 0;
+    for (int i = 0; i < 12; ++i) sum += next() >> 40;
+    const double n = static_cast<double>(sum) / 16777216.0 - 6.0;
+    v = static_cast<float>(static_cast<double>(arch.ff_sigma) * n);
+  }
+  return b;
+}
+
+}  // namespace nifc

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# CLI tests: exit codes, one-line messages naming the file, no partial output,
+# -f, '-' for stdin/stdout.  Usage: cli_test.sh NIFC SAMPLES_DIR SHARED_DATA_DIR
+set -u
+NIFC=$1
+SAMPLES=$2
+DATA=$3
+PY=$(command -v python3)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect_fail NAME EXPECTED_SUBSTRING OUTPUT_THAT_MUST_NOT_EXIST -- command...
+expect_fail() {
+  local name=$1 want=$2 out=$3
+  shift 4
+  "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  local msg
+  msg=$(cat "$T/stderr")
+  if [[ $rc -eq 0 ]]; then bad "$name: exit 0"; return; fi
+  if [[ $msg != *"$want"* ]]; then bad "$name: message '$msg' lacks '$want'"; return; fi
+  if [[ $(wc -l <"$T/stderr") -ne 1 ]]; then bad "$name: message is not one line: $msg"; return; fi
+  if [[ -n $out && -e $out ]]; then bad "$name: left $out behind"; return; fi
+  if ls -a "$(dirname "${out:-$T/x}")" 2>/dev/null | grep -q '^\..*\.[A-Za-z0-9]\{6\}$'; then
+    bad "$name: left a temporary file"; return
+  fi
+  ok
+}
+
+expect_ok() {
+  local name=$1
+  shift
+  if "$@" >"$T/stdout" 2>"$T/stderr"; then ok; else bad "$name: $(cat "$T/stderr")"; fi
+}
+
+# A .nif to work with: encode the sample if this build has the encoder,
+# otherwise use a committed golden vector.
+NIF=$T/parrots.nif
+if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
+  expect_ok "encode sample" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$NIF" --steps 30 --hidden 16 --threads 1 --json
+  grep -q '"bpp"' "$T/stdout" && grep -q '"psnr_db"' "$T/stdout" && ok || bad "encode --json fields"
+  [[ -s $NIF ]] && ok || bad "encode wrote nothing"
+  # Quiet and not a terminal: nothing on stderr.
+  expect_ok "encode -q" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 -q --threads 1
+  [[ ! -s $T/stderr ]] && ok || bad "encode -q printed: $(cat "$T/stderr")"
+  expect_fail "encode missing input" "missing.png" "$T/m.nif" -- \
+    "$NIFC" encode "$T/missing.png" -o "$T/m.nif"
+  echo "hello" >"$T/text.png"
+  expect_fail "encode non-PNG" "not a PNG file" "$T/t.nif" -- "$NIFC" encode "$T/text.png" -o "$T/t.nif"
+  if [[ -f $DATA/pngsuite/corrupt/xcsn0g01.png ]]; then
+    expect_fail "encode corrupt PNG" "CRC error" "$T/c.nif" -- \
+      "$NIFC" encode "$DATA/pngsuite/corrupt/xcsn0g01.png" -o "$T/c.nif"
+  fi
+  expect_fail "encode into missing dir" "$T/nodir/x.nif" "$T/nodir/x.nif" -- \
+    "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/nodir/x.nif" --steps 2
+  expect_fail "encode existing output" "already exists" "" -- \
+    "$NIFC" encode "$SAMPLES/rgba.png" -o "$NIF" --steps 2
+  cp "$SAMPLES/rgba.png" "$T/same.png"
+  expect_fail "encode output == input" "same file" "" -- "$NIFC" encode "$T/same.png" -o "$T/same.png" -f
+  cmp -s "$T/same.png" "$SAMPLES/rgba.png" && ok || bad "input was modified"
+  expect_fail "encode to /dev/full" "No space left" "" -- \
+    "$NIFC" encode "$SAMPLES/rgba.png" -o /dev/full --steps 2
+  expect_fail "bad arch" "unknown --arch" "$T/a.nif" -- "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/a.nif" --arch nope
+  expect_ok "encode from stdin to stdout" sh -c \
+    "\"$NIFC\" encode - -o - --steps 3 -q < \"$SAMPLES/rgba.png\" > \"$T/stdio.nif\""
+  "$NIFC" info "$T/stdio.nif" >/dev/null 2>&1 && ok || bad "stdout .nif unreadable"
+else
+  cp "$SAMPLES/golden-siren-pe.nif" "$NIF"
+  expect_fail "encode without encoder" "no encoder" "$T/e.nif" -- \
+    "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/e.nif"
+fi
+
+# info
+expect_ok "info" "$NIFC" info "$NIF"
+grep -q "bpp" "$T/stdout" && ok || bad "info lacks bpp"
+expect_ok "info --json" "$NIFC" info "$NIF" --json
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["parameters"]>0 and d["bpp"]>0' \
+  "$T/stdout" && ok || bad "info --json not valid JSON"
+
+# decode
+expect_ok "decode" "$NIFC" decode "$NIF" -o "$T/out.png"
+expect_ok "decode 2x" "$NIFC" decode "$NIF" -o "$T/out2.png" --scale 2
+expect_ok "decode width" "$NIFC" decode "$NIF" -o "$T/w.png" --width 50
+expect_ok "decode region" "$NIFC" decode "$NIF" -o "$T/r.png" --width 400 --region 10,20,30,40
+"$PY" - "$T/out2.png" "$T/w.png" "$T/r.png" <<'PYEOF' && ok || bad "decoded sizes"
+import struct, sys
+def size(p):
+    d = open(p, 'rb').read(24)
+    assert d[:8] == b'\x89PNG\r\n\x1a\n'
+    return struct.unpack('>II', d[16:24])
+assert size(sys.argv[1]) == (384, 256), size(sys.argv[1])
+assert size(sys.argv[2]) == (50, 33), size(sys.argv[2])
+assert size(sys.argv[3]) == (30, 40), size(sys.argv[3])
+PYEOF
+expect_fail "decode existing output" "already exists" "" -- "$NIFC" decode "$NIF" -o "$T/out.png"
+expect_ok "decode -f" "$NIFC" decode "$NIF" -o "$T/out.png" -f
+expect_ok "decode stdin to stdout" sh -c "\"$NIFC\" decode - -o - < \"$NIF\" > \"$T/pipe.png\""
+cmp -s "$T/pipe.png" "$T/out.png" && ok || bad "stdin/stdout decode differs"
+expect_fail "decode missing" "nope.nif: No such file" "$T/n.png" -- "$NIFC" decode "$T/nope.nif" -o "$T/n.png"
+expect_fail "decode a PNG" "bad magic" "$T/p.png" -- "$NIFC" decode "$SAMPLES/rgba.png" -o "$T/p.png"
+head -c 100 "$NIF" >"$T/trunc.nif"
+expect_fail "decode truncated" "truncated" "$T/tr.png" -- "$NIFC" decode "$T/trunc.nif" -o "$T/tr.png"
+cp "$NIF" "$T/flip.nif"
+printf '\x55' | dd of="$T/flip.nif" bs=1 seek=200 conv=notrunc status=none
+expect_fail "decode flipped byte" "checksum mismatch" "$T/f.png" -- "$NIFC" decode "$T/flip.nif" -o "$T/f.png"
+# Version 2.0 and an absurd width, each with valid checksums.
+"$PY" - "$NIF" "$T/v2.nif" "$T/huge.nif" <<'PYEOF'
+import struct, sys, zlib
+d = bytearray(open(sys.argv[1], 'rb').read())
+v = bytearray(d); v[8] = 2
+v[12:16] = struct.pack('<I', zlib.crc32(bytes(v[:12])))
+open(sys.argv[2], 'wb').write(v)
+h = bytearray(d)                      # HEAD: length at 16, tag at 20, data at 24
+h[24:28] = struct.pack('<I', 2**31)
+h[36:40] = struct.pack('<I', zlib.crc32(bytes(h[20:36])))
+open(sys.argv[3], 'wb').write(h)
+PYEOF
+expect_fail "decode version 2" "unsupported .nif version 2.0" "$T/v.png" -- "$NIFC" decode "$T/v2.nif" -o "$T/v.png"
+expect_fail "decode absurd size" "exceeds the limit" "$T/h.png" -- "$NIFC" decode "$T/huge.nif" -o "$T/h.png"
+expect_fail "info absurd size" "exceeds the limit" "" -- "$NIFC" info "$T/huge.nif"
+expect_fail "decode to missing dir" "$T/nodir/o.png" "$T/nodir/o.png" -- "$NIFC" decode "$NIF" -o "$T/nodir/o.png"
+expect_fail "decode to /dev/full" "No space left" "" -- "$NIFC" decode "$NIF" -o /dev/full
+expect_fail "decode huge output" "exceeds the limit" "$T/big.png" -- "$NIFC" decode "$NIF" -o "$T/big.png" --width 1000000
+expect_fail "decode bad region" "region" "$T/br.png" -- "$NIFC" decode "$NIF" -o "$T/br.png" --region 0,0,999,1
+
+# usage errors: exit 2
+"$NIFC" decode "$NIF" >/dev/null 2>&1
+[[ $? -eq 2 ]] && ok || bad "missing -o is not a usage error"
+"$NIFC" frobnicate >/dev/null 2>&1
+[[ $? -eq 2 ]] && ok || bad "unknown command is not a usage error"
+"$NIFC" --help >/dev/null 2>&1 && ok || bad "--help fails"
+
+echo "cli: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates the golden vectors in samples/ (a .nif and its expected decode
+# each) with a built nifc.  Run only when the format or the reference decoder
+# changes on purpose; tests/test_decoder.cc checks them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NIFC=${1:-build/nifc}
+S=samples
+golden() {
+  local name=$1 input=$2 decode_args=$3
+  shift 3
+  OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$S/$input" -o "$S/$name.nif" -f -q --threads 1 "$@"
+  # shellcheck disable=SC2086
+  "$NIFC" decode "$S/$name.nif" -o "$S/$name.expected.png" -f -q $decode_args
+}
+golden golden-siren-pe parrots.png "" --arch siren-pe --hidden 24 --steps 100
+golden golden-gray16 gray16.png "" --arch siren-pe --hidden 16 --steps 100 --bits 12
+golden golden-rgba-relu-pe rgba.png "--scale 1.5" --arch pe --hidden 16 --steps 100
+golden golden-fourier parrots.png "--width 100" --arch fourier --hidden 24 --ff-features 16 --steps 100
+golden golden-siren rgba.png "--region 10,5,30,20" --arch siren --hidden 16 --steps 100
+ls -l $S/golden-*

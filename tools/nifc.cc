@@ -1,0 +1,402 @@
+// nifc: the command-line tool.  Thin by design (STYLE.md): it parses
+// arguments, reads and writes files, prints; the codec does the work.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "codec/decoder.h"
+#include "codec/encoder.h"
+#include "format/nif_format.h"
+#include "tools/encoder_loader.h"
+#include "tools/file_io.h"
+#include "tools/image_io.h"
+
+namespace nifc {
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const std::string& file, const Status& s) {
+  std::fprintf(stderr, "nifc: %s: %s\n", file.c_str(), s.to_string().c_str());
+  return kExitError;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// The human name of an architecture, as --arch takes it.
+std::string arch_label(const Architecture& a) {
+  std::string base = a.activation == Activation::kSine ? "siren" : "relu";
+  if (a.encoding == Encoding::kPositional)
+    return a.activation == Activation::kSine ? "siren-pe" : "pe";
+  if (a.encoding == Encoding::kFourier)
+    return a.activation == Activation::kSine ? "siren-fourier" : "fourier";
+  return base;
+}
+
+std::string arch_description(const Architecture& a, uint32_t channels) {
+  std::ostringstream s;
+  s << arch_label(a);
+  if (a.encoding == Encoding::kPositional) s << " L=" << int{a.pe_levels};
+  if (a.encoding == Encoding::kFourier) s << " m=" << a.ff_features << " sigma=" << a.ff_sigma;
+  s << ", hidden";
+  for (size_t i = 0; i < a.widths.size(); ++i) s << (i ? "," : " ") << a.widths[i];
+  if (a.activation == Activation::kSine) s << ", omega0=" << a.omega0 << " omega=" << a.omega;
+  s << ", " << parameter_count(a, channels) << " parameters";
+  return s.str();
+}
+
+bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+
+// Refuses to write the output over the input, and an existing output without -f.
+Status check_output(const std::string& in, const std::string& out) {
+  if (out.empty())
+    return invalid_argument("no output file given (use -o FILE, or -o - for stdout)");
+  if (out != "-" && in != "-" && same_file(in, out)) {
+    return invalid_argument("output is the same file as the input");
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------- info ----
+
+int run_info(const std::string& in, bool json) {
+  StatusOr<std::vector<uint8_t>> bytes = read_file(in);
+  if (!bytes.ok()) return fail(in, bytes.status());
+  StatusOr<NifFile> f = parse_nif_header(bytes->data(), bytes->size());
+  if (!f.ok()) return fail(in, f.status());
+  const uint64_t pixels = uint64_t{f->width} * f->height;
+  const double bpp = 8.0 * bytes->size() / pixels;
+  const uint64_t params = parameter_count(f->arch, f->channels);
+  if (json) {
+    std::printf(
+        "{\"file\": %s, \"version\": \"%d.%d\", \"width\": %u, \"height\": %u, \"channels\": %d, "
+        "\"source_bit_depth\": %d, \"arch\": %s, \"encoding\": %s, \"activation\": %s, "
+        "\"hidden\": [",
+        json_string(in).c_str(), f->version_major, f->version_minor, f->width, f->height,
+        f->channels, f->source_bit_depth, json_string(arch_label(f->arch)).c_str(),
+        json_string(encoding_name(f->arch.encoding)).c_str(),
+        json_string(activation_name(f->arch.activation)).c_str());
+    for (size_t i = 0; i < f->arch.widths.size(); ++i) {
+      std::printf("%s%u", i ? ", " : "", f->arch.widths[i]);
+    }
+    std::printf(
+        "], \"omega0\": %s, \"omega\": %s, \"pe_levels\": %d, \"ff_features\": %d, "
+        "\"ff_sigma\": %s, \"parameters\": %llu, \"bits\": %d, \"bytes\": %zu, "
+        "\"payload_bytes\": %llu, \"bpp\": %s}\n",
+        json_number(f->arch.omega0).c_str(), json_number(f->arch.omega).c_str(), f->arch.pe_levels,
+        f->arch.ff_features, json_number(f->arch.ff_sigma).c_str(),
+        static_cast<unsigned long long>(params), f->bits, bytes->size(),
+        static_cast<unsigned long long>(f->payload_bytes), json_number(bpp).c_str());
+    return 0;
+  }
+  static const char* kChannelNames[] = {"", "gray", "gray+alpha", "RGB", "RGBA"};
+  std::printf("%s: nif %d.%d, %ux%u %s, source %d-bit\n", in.c_str(), f->version_major,
+              f->version_minor, f->width, f->height, kChannelNames[f->channels],
+              f->source_bit_depth);
+  std::printf("  network: %s\n", arch_description(f->arch, f->channels).c_str());
+  std::printf("  weights: %d bits, %llu bytes packed\n", f->bits,
+              static_cast<unsigned long long>(f->payload_bytes));
+  std::printf("  size:    %zu bytes, %.4f bpp\n", bytes->size(), bpp);
+  for (uint32_t c = 0; c < f->channels; ++c) {
+    std::printf("  channel %u: mean %.4f std %.4f\n", c, f->mean[c], f->stddev[c]);
+  }
+  return 0;
+}
+
+// -------------------------------------------------------------- decode ----
+
+struct DecodeArgs {
+  std::string in, out;
+  bool force = false;
+  bool quiet = false;
+  uint32_t width = 0, height = 0;
+  double scale = 0.0;
+  std::vector<uint32_t> region;
+  uint32_t supersample = 1;
+  uint32_t depth = 0;
+  int threads = 0;
+};
+
+int run_decode(const DecodeArgs& a) {
+  const Status out_ok = check_output(a.in, a.out);
+  if (!out_ok.ok()) return fail(a.in, out_ok);
+  StatusOr<std::vector<uint8_t>> bytes = read_file(a.in);
+  if (!bytes.ok()) return fail(a.in, bytes.status());
+  StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+  if (!f.ok()) return fail(a.in, f.status());
+  DecodeOptions o;
+  o.width = a.width;
+  o.height = a.height;
+  if (a.scale > 0) {
+    if (a.width || a.height)
+      return fail(a.in, invalid_argument("--scale excludes --width/--height"));
+    const double w = std::round(f->width * a.scale), h = std::round(f->height * a.scale);
+    if (w < 1 || h < 1 || w > (1u << 24) || h > (1u << 24)) {
+      return fail(a.in, invalid_argument("--scale gives an empty or huge output"));
+    }
+    o.width = static_cast<uint32_t>(w);
+    o.height = static_cast<uint32_t>(h);
+  }
+  if (!a.region.empty()) {
+    if (a.region.size() != 4) return fail(a.in, invalid_argument("--region takes X,Y,W,H"));
+    o.region_x = a.region[0];
+    o.region_y = a.region[1];
+    o.region_width = a.region[2];
+    o.region_height = a.region[3];
+  }
+  o.supersample = a.supersample;
+  o.bit_depth = a.depth ? a.depth : f->source_bit_depth;
+  o.threads = a.threads;
+  const auto t0 = std::chrono::steady_clock::now();
+  StatusOr<Image> img = decode_nif(f.value(), o);
+  if (!img.ok()) return fail(a.in, img.status());
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  StatusOr<std::vector<uint8_t>> png = write_png(img.value());
+  if (!png.ok()) return fail(a.out, png.status());
+  const Status w = write_file_atomic(a.out, png->data(), png->size(), a.force);
+  if (!w.ok()) return fail(a.out, w);
+  if (!a.quiet) {
+    std::fprintf(stderr, "%s: decoded %ux%u in %.1f ms -> %s\n", a.in.c_str(), img->width,
+                 img->height, ms, a.out.c_str());
+  }
+  return 0;
+}
+
+// -------------------------------------------------------------- encode ----
+
+struct EncodeArgs {
+  std::string in, out;
+  bool force = false, quiet = false, json = false;
+  std::string arch = "siren-pe";
+  int hidden = 0, layers = 0;
+  float omega0 = 30.0f, omega = 30.0f;
+  int pe_levels = 0;
+  int ff_features = 0;
+  float ff_sigma = 10.0f;
+  uint64_t ff_seed = 0x6e696663;  // "nifc"
+  EncodeOptions opt;
+};
+
+// Default network per architecture (README "Choosing an architecture").
+Status build_architecture(const EncodeArgs& a, Architecture* arch) {
+  struct Preset {
+    Encoding enc;
+    Activation act;
+    int hidden, layers, pe_levels;
+  };
+  static const std::map<std::string, Preset> kPresets = {
+      {"siren", {Encoding::kNone, Activation::kSine, 64, 3, 0}},
+      {"siren-pe", {Encoding::kPositional, Activation::kSine, 64, 3, 8}},
+      {"siren-fourier", {Encoding::kFourier, Activation::kSine, 64, 3, 0}},
+      {"relu", {Encoding::kNone, Activation::kRelu, 64, 3, 0}},
+      {"pe", {Encoding::kPositional, Activation::kRelu, 64, 3, 10}},
+      {"fourier", {Encoding::kFourier, Activation::kRelu, 64, 3, 0}},
+  };
+  const auto it = kPresets.find(a.arch);
+  if (it == kPresets.end()) {
+    return invalid_argument("unknown --arch '" + a.arch +
+                            "' (siren, siren-pe, siren-fourier, relu, pe, fourier)");
+  }
+  const Preset& p = it->second;
+  const int hidden = a.hidden ? a.hidden : p.hidden;
+  const int layers = a.layers ? a.layers : p.layers;
+  if (hidden < 1 || hidden > 4096) return invalid_argument("--hidden must be 1..4096");
+  if (layers < 1 || layers > 64) return invalid_argument("--layers must be 1..64");
+  arch->encoding = p.enc;
+  arch->activation = p.act;
+  arch->widths.assign(layers, static_cast<uint16_t>(hidden));
+  arch->omega0 = p.act == Activation::kSine ? a.omega0 : 1.0f;
+  arch->omega = p.act == Activation::kSine ? a.omega : 1.0f;
+  if (p.enc == Encoding::kPositional) {
+    const int levels = a.pe_levels ? a.pe_levels : p.pe_levels;
+    if (levels < 1 || levels > 20) return invalid_argument("--pe-levels must be 1..20");
+    arch->pe_levels = static_cast<uint8_t>(levels);
+  }
+  if (p.enc == Encoding::kFourier) {
+    const int m = a.ff_features ? a.ff_features : hidden / 2 > 0 ? hidden / 2 : 1;
+    if (m < 1 || m > 4096) return invalid_argument("--ff-features must be 1..4096");
+    arch->ff_features = static_cast<uint16_t>(m);
+    arch->ff_sigma = a.ff_sigma;
+    arch->ff_seed = a.ff_seed;
+  }
+  return Status();
+}
+
+int run_encode(EncodeArgs& a) {
+  const Status out_ok = check_output(a.in, a.out);
+  if (!out_ok.ok()) return fail(a.in, out_ok);
+  struct stat st;
+  if (a.out != "-" && !a.force && stat(a.out.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // Checked before the fit too, so a long encode is not wasted.
+    return fail(a.out, invalid_argument("already exists (use -f to overwrite)"));
+  }
+  const Status arch_ok = build_architecture(a, &a.opt.arch);
+  if (!arch_ok.ok()) return fail(a.in, arch_ok);
+  StatusOr<std::vector<uint8_t>> bytes = read_file(a.in);
+  if (!bytes.ok()) return fail(a.in, bytes.status());
+  StatusOr<Image> img = read_png(bytes->data(), bytes->size(), a.in);
+  if (!img.ok()) return fail(a.in, img.status());
+
+  const bool show_progress = !a.quiet && stderr_is_terminal();
+  if (show_progress) {
+    a.opt.progress = [](const EncodeProgress& p) {
+      std::fprintf(stderr, "\rstep %d/%d  %.1f s  PSNR ~%.2f dB (best full %.2f dB)   ", p.step,
+                   p.total_steps, p.seconds, p.batch_psnr_db, p.best_psnr_db);
+      return true;
+    };
+  }
+  StatusOr<const EncoderApi*> api = load_encoder();
+  if (!api.ok()) return fail(a.in, api.status());
+  StatusOr<EncodeResult> r = api.value()->encode_image(img.value(), a.opt);
+  if (show_progress) std::fprintf(stderr, "\r%*s\r", 79, "");
+  if (!r.ok()) return fail(a.in, r.status());
+  const Status w = write_file_atomic(a.out, r->file.data(), r->file.size(), a.force);
+  if (!w.ok()) return fail(a.out, w);
+
+  const double bpp = 8.0 * r->file.size() / img->pixel_count();
+  if (a.json) {
+    FILE* to = a.out == "-" ? stderr : stdout;
+    std::fprintf(
+        to,
+        "{\"input\": %s, \"output\": %s, \"width\": %u, \"height\": %u, "
+        "\"channels\": %u, \"arch\": %s, \"parameters\": %llu, \"bits\": %d, "
+        "\"bytes\": %zu, \"bpp\": %s, \"psnr_db\": %s, \"float_psnr_db\": %s, "
+        "\"steps\": %d, \"fit_seconds\": %s, \"seconds\": %s, \"device\": %s}\n",
+        json_string(a.in).c_str(), json_string(a.out).c_str(), img->width, img->height,
+        img->channels, json_string(a.arch).c_str(), static_cast<unsigned long long>(r->parameters),
+        a.opt.bits, r->file.size(), json_number(bpp).c_str(), json_number(r->psnr_db).c_str(),
+        json_number(r->float_psnr_db).c_str(), r->steps, json_number(r->fit_seconds).c_str(),
+        json_number(r->seconds).c_str(), json_string(r->device).c_str());
+  } else if (!a.quiet) {
+    std::fprintf(stderr, "%s: %ux%u, %u channel%s -> %s\n", a.in.c_str(), img->width, img->height,
+                 img->channels, img->channels > 1 ? "s" : "", a.out.c_str());
+    std::fprintf(stderr, "  %zu bytes, %.4f bpp, PSNR %.2f dB (float network %.2f dB)\n",
+                 r->file.size(), bpp, r->psnr_db, r->float_psnr_db);
+    std::fprintf(stderr, "  %s at %d bits\n", arch_description(a.opt.arch, img->channels).c_str(),
+                 a.opt.bits);
+    std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r->steps, r->seconds, r->device.c_str());
+  }
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"nifc: a neural image codec (coordinate networks fitted to one image)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("nifc ") + std::to_string(kNifVersionMajor) + "." +
+                                        std::to_string(kNifVersionMinor) + " format");
+
+  std::string info_in;
+  bool info_json = false;
+  CLI::App* info = app.add_subcommand("info", "Print a .nif file's header without decoding it");
+  info->add_option("input", info_in, "The .nif file (- for stdin)")->required();
+  info->add_flag("--json", info_json, "Machine-readable output");
+
+  DecodeArgs d;
+  CLI::App* dec = app.add_subcommand("decode", "Decode a .nif file to PNG, at any size");
+  dec->add_option("input", d.in, "The .nif file (- for stdin)")->required();
+  dec->add_option("-o,--output", d.out, "Output PNG (- for stdout)")->required();
+  dec->add_flag("-f,--force", d.force, "Overwrite an existing output file");
+  dec->add_flag("-q,--quiet", d.quiet, "Print nothing but errors");
+  dec->add_option("--width", d.width, "Output width (height follows the aspect unless given)");
+  dec->add_option("--height", d.height, "Output height (width follows the aspect unless given)");
+  dec->add_option("--scale", d.scale, "Output size as a multiple of the stored size")
+      ->check(CLI::PositiveNumber);
+  dec->add_option("--region", d.region, "Decode only X,Y,W,H of the output grid")
+      ->delimiter(',')
+      ->expected(4);
+  dec->add_option("--supersample", d.supersample, "S x S samples per pixel (anti-aliasing)")
+      ->check(CLI::Range(1, 16));
+  dec->add_option("--depth", d.depth, "Output bits per sample, 8 or 16 (default: the source's)")
+      ->check(CLI::IsMember({8, 16}));
+  dec->add_option("--threads", d.threads, "Decoder threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+
+  CLI::App* enc = app.add_subcommand("encode", "Fit a network to a PNG and write a .nif file");
+  EncodeArgs e;
+  enc->add_option("input", e.in, "Input PNG (- for stdin)")->required();
+  enc->add_option("-o,--output", e.out, "Output .nif (- for stdout)")->required();
+  enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
+  enc->add_flag("-q,--quiet", e.quiet, "Print nothing but errors");
+  enc->add_flag("--json", e.json, "Print the result as one JSON object on stdout");
+  enc->add_option("--arch", e.arch, "siren-pe (default), siren, siren-fourier, relu, pe, fourier");
+  enc->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
+  enc->add_option("--layers", e.layers, "Number of hidden layers (default per arch)");
+  enc->add_option("--omega0", e.omega0, "SIREN first-layer frequency factor")
+      ->capture_default_str();
+  enc->add_option("--omega", e.omega, "SIREN hidden-layer frequency factor")->capture_default_str();
+  enc->add_option("--pe-levels", e.pe_levels, "Positional encoding levels L (default per arch)");
+  enc->add_option("--ff-features", e.ff_features, "Fourier features m (default hidden/2)");
+  enc->add_option("--ff-sigma", e.ff_sigma, "Fourier feature scale sigma")->capture_default_str();
+  enc->add_option("--ff-seed", e.ff_seed, "Seed of the Fourier matrix");
+  enc->add_option("--bits", e.opt.bits, "Bits per quantized weight")
+      ->check(CLI::Range(2, 16))
+      ->capture_default_str();
+  enc->add_option("--steps", e.opt.steps, "Optimizer steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  enc->add_option("--time-limit", e.opt.time_limit_s, "Stop fitting after S seconds")
+      ->check(CLI::NonNegativeNumber);
+  enc->add_option("--batch", e.opt.batch_pixels, "Pixels per step (0: the whole image)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  enc->add_option("--lr", e.opt.lr, "Peak learning rate")->capture_default_str();
+  enc->add_option("--device", e.opt.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  enc->add_option("--threads", e.opt.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  enc->add_option("--seed", e.opt.seed, "Random seed")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& h) {
+    return app.exit(h);
+  } catch (const CLI::CallForVersion& v) {
+    return app.exit(v);
+  } catch (const CLI::ParseError& err) {
+    std::fprintf(stderr, "nifc: %s\n", err.what());
+    std::fprintf(stderr, "Run 'nifc --help' or 'nifc COMMAND --help' for usage.\n");
+    return kExitUsage;
+  }
+  install_cleanup_signal_handlers();
+  if (*info) return run_info(info_in, info_json);
+  if (*dec) return run_decode(d);
+  if (*enc) return run_encode(e);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace nifc
+
+int main(int argc, char** argv) { return nifc::run(argc, argv); }
