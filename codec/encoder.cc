@@ -116,14 +116,17 @@ torch::Tensor pixel_coords(uint32_t width, uint32_t height) {
   return torch::stack({grid[1].reshape({-1}), grid[0].reshape({-1})}, 1).to(torch::kFloat32);
 }
 
-double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target) {
+// Mean squared error over the whole image in [0, 1] sample units (the
+// normalized error scaled back by each channel's std).
+double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target,
+                const torch::Tensor& stddev) {
   torch::NoGradGuard no_grad;
   const int64_t n = coords.size(0);
   const int64_t chunk = 1 << 16;
   double se = 0.0;
   for (int64_t s = 0; s < n; s += chunk) {
     const int64_t e = std::min(n, s + chunk);
-    const torch::Tensor d = net.forward(coords.slice(0, s, e)) - target.slice(0, s, e);
+    const torch::Tensor d = (net.forward(coords.slice(0, s, e)) - target.slice(0, s, e)) * stddev;
     se += d.pow(2).sum().item<double>();
   }
   return se / static_cast<double>(n * target.size(1));
@@ -187,6 +190,10 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   const torch::Tensor target = ((pixels - mean) / stddev).to(device);
   const torch::Tensor coords = pixel_coords(image.width, image.height).to(device);
 
+  // The training batches' normalized MSE times the mean channel variance
+  // estimates the MSE in sample units (progress display only).
+  const double variance = stddev.pow(2).mean().item<double>();
+  const torch::Tensor stddev_dev = stddev.to(device);
   TorchNet net = make_net(o.arch, ch, device);
   torch::optim::Adam adam(net.params, torch::optim::AdamOptions(o.lr));
   const bool full_batch = o.batch_pixels <= 0 || o.batch_pixels >= n;
@@ -234,7 +241,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     const double elapsed = seconds_since(t0);
     const bool out_of_time = o.time_limit_s > 0 && elapsed >= o.time_limit_s;
     if ((step + 1) % std::max(1, o.eval_every) == 0 || last || out_of_time) {
-      keep_if_best(full_mse(net, coords, target));
+      const double mse = full_mse(net, coords, target, stddev_dev);
+      keep_if_best(mse);
+      if (o.on_eval) o.on_eval(step + 1, mse_to_psnr(mse));
     }
     if (o.progress && (elapsed - last_report >= 0.5 || last || out_of_time)) {
       last_report = elapsed;
@@ -242,10 +251,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       ema_mse = ema_mse < 0 ? batch_mse : 0.9 * ema_mse + 0.1 * batch_mse;
       prog.step = step + 1;
       prog.seconds = elapsed;
-      // PSNR in [0, 1] sample units: scale normalized MSE by the mean variance.
-      const double var = stddev.pow(2).mean().item<double>();
-      prog.batch_psnr_db = mse_to_psnr(ema_mse * var);
-      prog.best_psnr_db = std::isfinite(best_mse) ? mse_to_psnr(best_mse * var) : 0.0;
+      prog.batch_psnr_db = mse_to_psnr(ema_mse * variance);
+      prog.best_psnr_db = std::isfinite(best_mse) ? mse_to_psnr(best_mse) : 0.0;
       if (!o.progress(prog)) return Status(StatusCode::kCancelled, "encoding cancelled");
     }
     if (out_of_time) {
@@ -285,8 +292,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   EncodeResult r;
   r.file = std::move(bytes);
   r.psnr_db = psnr_db(image, decoded);
-  const double var = stddev.pow(2).mean().item<double>();
-  r.float_psnr_db = mse_to_psnr(best_mse * var);
+  r.float_psnr_db = mse_to_psnr(best_mse);
   r.steps = step;
   r.fit_seconds = fit_seconds;
   r.seconds = seconds_since(t0);

@@ -42,6 +42,9 @@ struct EncodeOptions {
   int zstd_level = 19;
   // Called about twice a second; return false to cancel (kCancelled).
   std::function<bool(const EncodeProgress&)> progress;
+  // Called after each full-image evaluation (every eval_every steps and at the
+  // end) with the step count and the float network's PSNR in dB.
+  std::function<void(int step, double psnr_db)> on_eval;
 };
 
 struct EncodeResult {

@@ -205,6 +205,7 @@ struct EncodeArgs {
   int ff_features = 0;
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
+  std::string curve;              // CSV of step,psnr_db at each evaluation
   EncodeOptions opt;
 };
 
@@ -276,6 +277,12 @@ int run_encode(EncodeArgs& a) {
       return true;
     };
   }
+  std::string curve_csv = "step,psnr_db\n";
+  if (!a.curve.empty()) {
+    a.opt.on_eval = [&curve_csv](int step, double psnr) {
+      curve_csv += std::to_string(step) + "," + std::to_string(psnr) + "\n";
+    };
+  }
   StatusOr<const EncoderApi*> api = load_encoder();
   if (!api.ok()) return fail(a.in, api.status());
   StatusOr<EncodeResult> r = api.value()->encode_image(img.value(), a.opt);
@@ -283,6 +290,11 @@ int run_encode(EncodeArgs& a) {
   if (!r.ok()) return fail(a.in, r.status());
   const Status w = write_file_atomic(a.out, r->file.data(), r->file.size(), a.force);
   if (!w.ok()) return fail(a.out, w);
+  if (!a.curve.empty()) {
+    const Status c = write_file_atomic(a.curve, reinterpret_cast<const uint8_t*>(curve_csv.data()),
+                                       curve_csv.size(), true);
+    if (!c.ok()) return fail(a.curve, c);
+  }
 
   const double bpp = 8.0 * r->file.size() / img->pixel_count();
   if (a.json) {
@@ -377,6 +389,10 @@ int run(int argc, char** argv) {
   enc->add_option("--threads", e.opt.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   enc->add_option("--seed", e.opt.seed, "Random seed")->capture_default_str();
+  enc->add_option("--eval-every", e.opt.eval_every, "Steps between full-image evaluations")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
 
   try {
     app.parse(argc, argv);
