@@ -1,0 +1,45 @@
+// The coordinate network as LibTorch tensors: shared by the encoder and the
+// applications (Poisson, blending, inpainting).  Internal to codec/: it
+// includes LibTorch, so nothing on the decoder side may include it.
+#ifndef NIFC_CODEC_TORCH_NET_H_
+#define NIFC_CODEC_TORCH_NET_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "format/nif_format.h"
+#include "format/status.h"
+
+namespace nifc {
+
+struct TorchNet {
+  Architecture arch;
+  std::vector<torch::Tensor> params;  // W0, b0, W1, b1, ... (SPEC.md §6.2 order)
+  torch::Tensor fourier;              // m x 2 (kFourier only), double
+
+  // SPEC.md §6.1, computed in double so it matches the decoder's features.
+  // Differentiable with respect to `coords` (N x 2).
+  torch::Tensor encode(const torch::Tensor& coords) const;
+  // SPEC.md §6.3: raw outputs (normalized units), N x channels.
+  torch::Tensor forward(const torch::Tensor& coords) const;
+};
+
+// A freshly initialised network (SIREN initialisation for sine networks,
+// PyTorch's nn.Linear default for ReLU ones) whose parameters require grad.
+TorchNet make_net(const Architecture& arch, uint32_t channels, const torch::Device& device);
+
+// Pixel-centre coordinates of SPEC.md §7 for a width x height grid, N x 2
+// (x, y), row-major from the top-left pixel.
+torch::Tensor pixel_coords(uint32_t width, uint32_t height);
+
+// Quantizes `params` (in SPEC.md §6.2 order) to header.bits per tensor and
+// writes a .nif file with `header` (size, channels, normalization, arch, bits;
+// its weight fields are ignored).
+StatusOr<std::vector<uint8_t>> pack_net(const std::vector<torch::Tensor>& params,
+                                        const NifFile& header, int zstd_level);
+
+}  // namespace nifc
+
+#endif  // NIFC_CODEC_TORCH_NET_H_
