@@ -1,19 +1,380 @@
 // The torch-free decoder.  SPEC.md §6 defines the network, §7 the sampling.
+//
+// Evaluation runs on groups of points (codec/decoder_kernels.h): the encoding
+// features of a group are laid out feature-major, then every layer is a
+// blocked matrix product with the activation fused into its epilogue.  In
+// decode_nif the encoding features come from tables: positional features of x
+// depend only on the column and those of y only on the row, and a Fourier
+// feature cos(a_x + a_y) is cos a_x cos a_y - sin a_x sin a_y in double from
+// per-column and per-row sines and cosines.
 #include "codec/decoder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+#include <system_error>
 #include <thread>
 
+#include "codec/decoder_kernels.h"
+
+// ----------------------------------------------------------------------------
+// SIMD kernels, one copy per instruction set (codec/decoder_kernels.h).
+//
+// Each copy is compiled with a target attribute rather than a per-file -m
+// flag, so no AVX code can leak into the baseline through inline functions
+// shared between translation units, and the build needs no -march.  The
+// ISA-specific part is a handful of vector operations; the kernels themselves
+// are in decoder_kernels.inc, included once per ISA.  They use explicit fused
+// or unfused operations, so they do not depend on -ffp-contract.  Defining
+// NIFC_NO_SIMD builds only the portable kernels (to test them on x86).
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__) && defined(__GNUC__) && \
+    !defined(NIFC_NO_SIMD)
+#define NIFC_KERNELS_X86 1
+#include <immintrin.h>
+#endif
+
 namespace nifc {
+namespace internal {
 namespace {
 
-constexpr uint32_t kTilePoints = 8;   // points per register tile
-constexpr uint32_t kTileOutputs = 16; // outputs per register tile
-constexpr uint32_t kBlockPoints = 64; // points per evaluation block
-constexpr double kPi = 3.14159265358979323846;
+#if NIFC_KERNELS_X86
 
-uint32_t round_up(uint32_t v, uint32_t m) { return (v + m - 1) / m * m; }
+// ---------------------------------------------------------------- SSE2 ----
+namespace sse2 {
+#define NIFC_KERNEL
+#define NIFC_KERNEL_INLINE static inline __attribute__((always_inline))
+using V = __m128;
+constexpr int kL = 4;
+constexpr int kR = 4;
+constexpr int kC = 2;
+NIFC_KERNEL_INLINE V vload(const float* p) { return _mm_loadu_ps(p); }
+NIFC_KERNEL_INLINE void vstore(float* p, V v) { _mm_storeu_ps(p, v); }
+NIFC_KERNEL_INLINE V vset1(float s) { return _mm_set1_ps(s); }
+NIFC_KERNEL_INLINE V vbcast(const float* p) { return _mm_set1_ps(*p); }
+// No FMA before AVX2-era CPUs: multiply, round, add, round.
+NIFC_KERNEL_INLINE V vfmadd(V a, V b, V c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+NIFC_KERNEL_INLINE V vmul(V a, V b) { return _mm_mul_ps(a, b); }
+NIFC_KERNEL_INLINE V vadd(V a, V b) { return _mm_add_ps(a, b); }
+NIFC_KERNEL_INLINE V vsub(V a, V b) { return _mm_sub_ps(a, b); }
+NIFC_KERNEL_INLINE V vmax_or_second(V a, V b) { return _mm_max_ps(a, b); }
+NIFC_KERNEL_INLINE V vmin_or_second(V a, V b) { return _mm_min_ps(a, b); }
+NIFC_KERNEL_INLINE V vparity_sign(V t) {
+  return _mm_castsi128_ps(_mm_slli_epi32(_mm_castps_si128(t), 31));
+}
+NIFC_KERNEL_INLINE V vxor(V a, V b) { return _mm_xor_ps(a, b); }
+#include "codec/decoder_kernels.inc"
+#undef NIFC_KERNEL
+#undef NIFC_KERNEL_INLINE
+}  // namespace sse2
+
+// ------------------------------------------------------------ AVX2+FMA ----
+// 16 ymm registers: 4 x 3 accumulators + 3 activation vectors + 1 weight.
+namespace avx2 {
+#define NIFC_KERNEL __attribute__((target("avx2,fma")))
+#define NIFC_KERNEL_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+using V = __m256;
+constexpr int kL = 8;
+constexpr int kR = 4;
+constexpr int kC = 3;
+NIFC_KERNEL_INLINE V vload(const float* p) { return _mm256_loadu_ps(p); }
+NIFC_KERNEL_INLINE void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+NIFC_KERNEL_INLINE V vset1(float s) { return _mm256_set1_ps(s); }
+NIFC_KERNEL_INLINE V vbcast(const float* p) { return _mm256_broadcast_ss(p); }
+NIFC_KERNEL_INLINE V vfmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+NIFC_KERNEL_INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
+NIFC_KERNEL_INLINE V vadd(V a, V b) { return _mm256_add_ps(a, b); }
+NIFC_KERNEL_INLINE V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
+NIFC_KERNEL_INLINE V vmax_or_second(V a, V b) { return _mm256_max_ps(a, b); }
+NIFC_KERNEL_INLINE V vmin_or_second(V a, V b) { return _mm256_min_ps(a, b); }
+NIFC_KERNEL_INLINE V vparity_sign(V t) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 31));
+}
+NIFC_KERNEL_INLINE V vxor(V a, V b) { return _mm256_xor_ps(a, b); }
+#include "codec/decoder_kernels.inc"
+#undef NIFC_KERNEL
+#undef NIFC_KERNEL_INLINE
+}  // namespace avx2
+
+// ------------------------------------------------------------- AVX-512 ----
+// 32 zmm registers: 8 x 3 accumulators + 3 activation vectors + 1 weight.
+namespace avx512 {
+#define NIFC_KERNEL __attribute__((target("avx512f,avx2,fma")))
+#define NIFC_KERNEL_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
+using V = __m512;
+constexpr int kL = 16;
+constexpr int kR = 8;
+constexpr int kC = 3;
+NIFC_KERNEL_INLINE V vload(const float* p) { return _mm512_loadu_ps(p); }
+NIFC_KERNEL_INLINE void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+NIFC_KERNEL_INLINE V vset1(float s) { return _mm512_set1_ps(s); }
+NIFC_KERNEL_INLINE V vbcast(const float* p) { return _mm512_set1_ps(*p); }
+NIFC_KERNEL_INLINE V vfmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+NIFC_KERNEL_INLINE V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
+NIFC_KERNEL_INLINE V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+NIFC_KERNEL_INLINE V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
+// The maskz forms with a full mask are the plain instructions; GCC 12 warns
+// about the unmasked forms' _mm512_undefined_ps() (-Wuninitialized).
+NIFC_KERNEL_INLINE V vmax_or_second(V a, V b) { return _mm512_maskz_max_ps(0xffff, a, b); }
+NIFC_KERNEL_INLINE V vmin_or_second(V a, V b) { return _mm512_maskz_min_ps(0xffff, a, b); }
+NIFC_KERNEL_INLINE V vparity_sign(V t) {
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_castps_si512(t), 31));
+}
+// _mm512_xor_ps needs AVX512DQ; the integer form is AVX512F.
+NIFC_KERNEL_INLINE V vxor(V a, V b) {
+  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+#include "codec/decoder_kernels.inc"
+#undef NIFC_KERNEL
+#undef NIFC_KERNEL_INLINE
+}  // namespace avx512
+
+#else  // !NIFC_KERNELS_X86
+
+// ------------------------------------------------------------- generic ----
+// Portable C++ for other architectures: 4-float structs the compiler may
+// vectorize; the arithmetic per lane is the same as SSE2's.
+namespace generic {
+#define NIFC_KERNEL
+#define NIFC_KERNEL_INLINE static inline
+struct V {
+  float v[4];
+};
+constexpr int kL = 4;
+constexpr int kR = 4;
+constexpr int kC = 2;
+NIFC_KERNEL_INLINE V vload(const float* p) {
+  V r;
+  std::memcpy(r.v, p, sizeof r.v);
+  return r;
+}
+NIFC_KERNEL_INLINE void vstore(float* p, V v) { std::memcpy(p, v.v, sizeof v.v); }
+NIFC_KERNEL_INLINE V vset1(float s) { return V{{s, s, s, s}}; }
+NIFC_KERNEL_INLINE V vbcast(const float* p) { return vset1(*p); }
+#define NIFC_LANEWISE(expr)                  \
+  V r;                                       \
+  for (int i = 0; i < 4; ++i) r.v[i] = expr; \
+  return r
+NIFC_KERNEL_INLINE V vmul(V a, V b) { NIFC_LANEWISE(a.v[i] * b.v[i]); }
+NIFC_KERNEL_INLINE V vadd(V a, V b) { NIFC_LANEWISE(a.v[i] + b.v[i]); }
+NIFC_KERNEL_INLINE V vsub(V a, V b) { NIFC_LANEWISE(a.v[i] - b.v[i]); }
+NIFC_KERNEL_INLINE V vfmadd(V a, V b, V c) { return vadd(vmul(a, b), c); }
+NIFC_KERNEL_INLINE V vmax_or_second(V a, V b) { NIFC_LANEWISE(a.v[i] > b.v[i] ? a.v[i] : b.v[i]); }
+NIFC_KERNEL_INLINE V vmin_or_second(V a, V b) { NIFC_LANEWISE(a.v[i] < b.v[i] ? a.v[i] : b.v[i]); }
+NIFC_KERNEL_INLINE float bits_op(float a, uint32_t (*op)(uint32_t, uint32_t), float b) {
+  uint32_t ua, ub;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  ua = op(ua, ub);
+  std::memcpy(&a, &ua, 4);
+  return a;
+}
+NIFC_KERNEL_INLINE uint32_t shl31(uint32_t a, uint32_t) { return a << 31; }
+NIFC_KERNEL_INLINE uint32_t xor_u32(uint32_t a, uint32_t b) { return a ^ b; }
+NIFC_KERNEL_INLINE V vparity_sign(V t) { NIFC_LANEWISE(bits_op(t.v[i], shl31, 0.0f)); }
+NIFC_KERNEL_INLINE V vxor(V a, V b) { NIFC_LANEWISE(bits_op(a.v[i], xor_u32, b.v[i])); }
+#undef NIFC_LANEWISE
+#include "codec/decoder_kernels.inc"
+#undef NIFC_KERNEL
+#undef NIFC_KERNEL_INLINE
+}  // namespace generic
+
+#endif  // NIFC_KERNELS_X86
+
+bool cpu_supports(Isa isa) {
+#if NIFC_KERNELS_X86
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kGeneric:
+      return false;
+    case Isa::kSse2:
+      return true;
+    case Isa::kAvx2Fma:
+      // libgcc also checks that the OS saves the ymm state (XCR0).
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("fma");
+  }
+  return false;
+#else
+  return isa == Isa::kGeneric;
+#endif
+}
+
+Isa detect_best_isa() {
+  Isa cap = Isa::kAvx512;
+  if (const char* env = std::getenv("NIFC_ISA")) {
+    const std::string s = env;
+    if (s == "generic" || s == "sse2") cap = Isa::kSse2;
+    if (s == "avx2") cap = Isa::kAvx2Fma;
+  }
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2Fma, Isa::kSse2, Isa::kGeneric}) {
+    if (static_cast<int>(isa) <= static_cast<int>(cap) && cpu_supports(isa)) return isa;
+  }
+  return Isa::kGeneric;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kGeneric:
+      return "generic";
+    case Isa::kSse2:
+      return "sse2";
+    case Isa::kAvx2Fma:
+      return "avx2+fma";
+    case Isa::kAvx512:
+      return "avx512f";
+  }
+  return "unknown";
+}
+
+bool isa_supported(Isa isa) { return cpu_supports(isa); }
+
+Isa best_isa() {
+  static const Isa isa = detect_best_isa();
+  return isa;
+}
+
+KernelInfo kernel_info(Isa isa) {
+  KernelInfo k;
+  k.isa = isa;
+#define NIFC_INFO(ns)      \
+  k.lanes = ns::kL;        \
+  k.group_points = ns::kG; \
+  k.tile_outputs = ns::kR
+  switch (isa) {
+#if NIFC_KERNELS_X86
+    case Isa::kSse2:
+      NIFC_INFO(sse2);
+      break;
+    case Isa::kAvx2Fma:
+      NIFC_INFO(avx2);
+      break;
+    case Isa::kAvx512:
+      NIFC_INFO(avx512);
+      break;
+    case Isa::kGeneric:
+      break;
+#else
+    default:
+      NIFC_INFO(generic);
+      break;
+#endif
+  }
+#undef NIFC_INFO
+  return k;
+}
+
+PackedLayer pack_layer(Isa isa, const float* w, const float* b, uint32_t in, uint32_t out,
+                       double scale, Act act, double input_bound) {
+  const uint32_t tile = kernel_info(isa).tile_outputs;
+  PackedLayer layer;
+  layer.in = in;
+  layer.out = out;
+  layer.act = act;
+  if (act == Act::kSine) {
+    for (uint32_t o = 0; o < out && layer.act == Act::kSine; ++o) {
+      double sum = 0;
+      for (uint32_t k = 0; k < in; ++k) sum += std::fabs(w[static_cast<size_t>(o) * in + k]);
+      const double bound = std::fabs(scale) * (std::fabs(b[o]) + input_bound * sum);
+      if (!(bound < 2097152.0)) layer.act = Act::kSineClamped;
+    }
+  }
+  layer.w.resize(static_cast<size_t>(in) * out);
+  layer.bias.resize(out);
+  for (uint32_t o0 = 0; o0 < out; o0 += tile) {
+    const uint32_t n = std::min(tile, out - o0);
+    float* dst = layer.w.data() + static_cast<size_t>(o0) * in;
+    for (uint32_t k = 0; k < in; ++k) {
+      for (uint32_t r = 0; r < n; ++r) {
+        dst[static_cast<size_t>(k) * n + r] =
+            static_cast<float>(scale * w[static_cast<size_t>(o0 + r) * in + k]);
+      }
+    }
+  }
+  for (uint32_t o = 0; o < out; ++o) layer.bias[o] = static_cast<float>(scale * b[o]);
+  return layer;
+}
+
+void forward_group(Isa isa, const std::vector<PackedLayer>& layers, const float* features,
+                   float* scratch, float* out) {
+  switch (isa) {
+#if NIFC_KERNELS_X86
+    case Isa::kSse2:
+      return sse2::forward_group_impl(layers, features, scratch, out);
+    case Isa::kAvx2Fma:
+      return avx2::forward_group_impl(layers, features, scratch, out);
+    case Isa::kAvx512:
+      return avx512::forward_group_impl(layers, features, scratch, out);
+    case Isa::kGeneric:
+      break;
+#else
+    default:
+      return generic::forward_group_impl(layers, features, scratch, out);
+#endif
+  }
+}
+
+void sinpi_array(Isa isa, const float* q, float* out, size_t n) {
+  switch (isa) {
+#if NIFC_KERNELS_X86
+    case Isa::kSse2:
+      return sse2::sinpi_array_impl(q, out, n);
+    case Isa::kAvx2Fma:
+      return avx2::sinpi_array_impl(q, out, n);
+    case Isa::kAvx512:
+      return avx512::sinpi_array_impl(q, out, n);
+    case Isa::kGeneric:
+      break;
+#else
+    default:
+      return generic::sinpi_array_impl(q, out, n);
+#endif
+  }
+}
+
+}  // namespace internal
+}  // namespace nifc
+
+namespace nifc {
+namespace internal {
+
+// The prepared network behind a Network (shared, immutable).
+struct NetworkImpl {
+  Isa isa = Isa::kGeneric;
+  KernelInfo kernel;
+  Architecture arch;
+  uint32_t channels = 0;
+  uint32_t input_dim = 0;
+  uint32_t max_width = 0;  // widest hidden layer
+  std::vector<PackedLayer> layers;
+  std::vector<float> fourier;  // m x 2
+  std::vector<float> mean, stddev;
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::Act;
+using internal::Isa;
+using internal::NetworkImpl;
+
+constexpr double kPi = 3.14159265358979323846;
+// Bound on the per-column encoding tables of one decode pass; wider outputs
+// are decoded in column chunks.
+constexpr size_t kTableBudgetBytes = size_t{32} << 20;
+// Columns per task when threads fill the tables.
+constexpr size_t kTableBlockColumns = 256;
+
+size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
 // Clamps to [lo, hi]; NaN maps to lo (hostile weights must not reach an
 // undefined float-to-int conversion).
@@ -24,15 +385,13 @@ inline float clamp_nan_low(float v, float lo, float hi) {
 
 inline float sin_poly(float x) {
   // Reduce to r in [-pi/2, pi/2] with x = k*pi + r, sin(x) = (-1)^k sin(r).
+  // The reduction is done in double: k*pi then errs by at most |k| * 2^-51,
+  // below 2e-10 for |x| <= 1e6 (a float Cody-Waite split with a 24-bit first
+  // part would not be exact for k beyond 2^16).
   x = clamp_nan_low(x, -1e6f, 1e6f);
-  const float inv_pi = 0.318309886183790671538f;
-  const float q = x * inv_pi;
-  const int k = static_cast<int>(q + (q >= 0.0f ? 0.5f : -0.5f));
-  const float kf = static_cast<float>(k);
-  // pi split in three parts (Cody-Waite) so k*pi is nearly exact.
-  float r = x - kf * 3.140625f;
-  r = r - kf * 9.67025756835937500e-4f;
-  r = r - kf * 1.50995799097839e-7f;
+  const double q = static_cast<double>(x) * (1.0 / kPi);
+  const long k = static_cast<long>(q + (q >= 0.0 ? 0.5 : -0.5));  // |q| < 318310
+  const float r = static_cast<float>(static_cast<double>(x) - static_cast<double>(k) * kPi);
   const float r2 = r * r;
   // Taylor series to degree 11: error below 6e-8 on [-pi/2, pi/2].
   float p = -2.50521083854417e-8f;
@@ -44,65 +403,306 @@ inline float sin_poly(float x) {
   return (k & 1) ? -s : s;
 }
 
-// Computes y[p][o] = b[o] + sum_k x[p][k] * Wt[k][o] for a block of points,
-// in tiles of kTilePoints x kTileOutputs accumulators kept in registers.
-// Compiled for several instruction sets; the loader picks the best at run
-// time, so the library runs on any x86-64 CPU.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NIFC_NO_CLONES)
-__attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
-#endif
-void linear_block(const float* x, uint32_t n_points, uint32_t in, const float* wt,
-                  const float* bias, uint32_t out_padded, float* y) {
-  for (uint32_t p0 = 0; p0 < n_points; p0 += kTilePoints) {
-    for (uint32_t o0 = 0; o0 < out_padded; o0 += kTileOutputs) {
-      float acc[kTilePoints][kTileOutputs];
-      for (uint32_t p = 0; p < kTilePoints; ++p) {
-        for (uint32_t j = 0; j < kTileOutputs; ++j) acc[p][j] = bias[o0 + j];
+// A float array aligned to 64 bytes (whole cache lines for the kernels).
+class FloatBuffer {
+ public:
+  explicit FloatBuffer(size_t n) {
+    const size_t bytes = round_up(std::max<size_t>(n, 1) * sizeof(float), 64);
+    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p_) throw std::bad_alloc();
+    std::memset(p_.get(), 0, bytes);
+  }
+  float* data() { return p_.get(); }
+  const float* data() const { return p_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> p_;
+};
+
+// Per-thread working memory for evaluating groups of points.
+struct Scratch {
+  explicit Scratch(const NetworkImpl& net)
+      : features(size_t{net.input_dim} * net.kernel.group_points),
+        act(2 * size_t{net.max_width} * net.kernel.group_points),
+        out(size_t{net.channels} * net.kernel.group_points) {}
+  FloatBuffer features;                  // input_dim x group_points
+  FloatBuffer act;                       // 2 x max_width x group_points
+  FloatBuffer out;                       // channels x group_points
+  std::vector<float> row_values;         // per-row encoding values
+  std::vector<double> row_cos, row_sin;  // Fourier: per-row cos, sin
+};
+
+// SPEC.md §6.1 for one point, straight from the definition: feature j goes to
+// f[j * stride].
+void point_features(const NetworkImpl& net, float x, float y, float* f, size_t stride) {
+  const Architecture& a = net.arch;
+  const double px = x, py = y;
+  switch (a.encoding) {
+    case Encoding::kNone:
+      f[0] = x;
+      f[stride] = y;
+      break;
+    case Encoding::kPositional: {
+      size_t j = 0;
+      if (a.pe_include_input) {
+        f[stride * j++] = x;
+        f[stride * j++] = y;
       }
-      const float* xp = x + static_cast<size_t>(p0) * in;
-      for (uint32_t k = 0; k < in; ++k) {
-        const float* w = wt + static_cast<size_t>(k) * out_padded + o0;
-        for (uint32_t p = 0; p < kTilePoints; ++p) {
-          const float xv = xp[static_cast<size_t>(p) * in + k];
-          for (uint32_t j = 0; j < kTileOutputs; ++j) acc[p][j] += xv * w[j];
-        }
+      for (uint32_t k = 0; k < a.pe_levels; ++k) {
+        const double w = std::ldexp(kPi, static_cast<int>(k));
+        f[stride * j++] = static_cast<float>(std::sin(w * px));
+        f[stride * j++] = static_cast<float>(std::cos(w * px));
+        f[stride * j++] = static_cast<float>(std::sin(w * py));
+        f[stride * j++] = static_cast<float>(std::cos(w * py));
       }
-      for (uint32_t p = 0; p < kTilePoints; ++p) {
-        float* yp = y + static_cast<size_t>(p0 + p) * out_padded + o0;
-        for (uint32_t j = 0; j < kTileOutputs; ++j) yp[j] = acc[p][j];
+      break;
+    }
+    case Encoding::kFourier: {
+      const uint32_t m = a.ff_features;
+      for (uint32_t k = 0; k < m; ++k) {
+        const double arg = 2.0 * kPi *
+                           (static_cast<double>(net.fourier[2 * k]) * px +
+                            static_cast<double>(net.fourier[2 * k + 1]) * py);
+        f[stride * k] = static_cast<float>(std::cos(arg));
+        f[stride * (m + k)] = static_cast<float>(std::sin(arg));
       }
+      break;
     }
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NIFC_NO_CLONES)
-__attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
-#endif
-void sine_inplace(float* v, size_t n) {
-  for (size_t i = 0; i < n; ++i) v[i] = sin_poly(v[i]);
-}
+// Evaluates rows of points at fixed columns xs[0..n): the encoding features of
+// x are tabulated once per column (build), those of y once per row.  The
+// tables give bit-identical positional features to point_features (the same
+// double expressions), and Fourier features within 1e-15 of them.
+class RowEvaluator {
+ public:
+  RowEvaluator(const NetworkImpl& net, const float* xs, size_t n)
+      : net_(net),
+        xs_(xs),
+        n_(n),
+        padded_(round_up(std::max<size_t>(n, 1), net.kernel.group_points)),
+        table_(table_floats(net, padded_)),
+        fourier_table_(net.arch.encoding == Encoding::kFourier ? 2 * padded_ * net.arch.ff_features
+                                                               : 0) {
+    const Architecture& a = net.arch;
+    if (a.encoding == Encoding::kNone) {
+      src_ = {0, -1};
+    } else if (a.encoding == Encoding::kPositional) {
+      // x table rows: [x,] then sin, cos per level; row values likewise for y.
+      int32_t row = 0, val = 0;
+      if (a.pe_include_input) {
+        src_.push_back(row++);
+        src_.push_back(-1 - val++);
+      }
+      for (uint32_t k = 0; k < a.pe_levels; ++k) {
+        src_.push_back(row++);
+        src_.push_back(row++);
+        src_.push_back(-1 - val++);
+        src_.push_back(-1 - val++);
+      }
+    }
+  }
 
-void relu_inplace(float* v, size_t n) {
-  for (size_t i = 0; i < n; ++i) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+  // Bytes of table per column, for choosing column chunks.
+  static size_t table_bytes_per_column(const NetworkImpl& net) {
+    if (net.arch.encoding == Encoding::kFourier) return 2 * sizeof(double) * net.arch.ff_features;
+    return table_floats(net, 1) * sizeof(float);
+  }
+
+  size_t padded_columns() const { return padded_; }
+
+  // Fills the tables for columns [begin, end) of padded_columns(); padding
+  // columns repeat the last real one.  Different ranges may be filled by
+  // different threads.
+  void build(size_t begin, size_t end) {
+    const Architecture& a = net_.arch;
+    float* t = table_.data();
+    for (size_t c = begin; c < end; ++c) {
+      const float x = n_ ? xs_[std::min(c, n_ - 1)] : 0.0f;
+      const double px = x;
+      switch (a.encoding) {
+        case Encoding::kNone:
+          t[c] = x;
+          break;
+        case Encoding::kPositional: {
+          size_t row = 0;
+          if (a.pe_include_input) t[padded_ * row++ + c] = x;
+          for (uint32_t k = 0; k < a.pe_levels; ++k) {
+            const double w = std::ldexp(kPi, static_cast<int>(k));
+            t[padded_ * row++ + c] = static_cast<float>(std::sin(w * px));
+            t[padded_ * row++ + c] = static_cast<float>(std::cos(w * px));
+          }
+          break;
+        }
+        case Encoding::kFourier: {
+          // cos rows, then sin rows.
+          const uint32_t m = a.ff_features;
+          double* cos_x = fourier_table_.data();
+          double* sin_x = cos_x + padded_ * m;
+          for (uint32_t k = 0; k < m; ++k) {
+            const double arg = 2.0 * kPi * (static_cast<double>(net_.fourier[2 * k]) * px);
+            cos_x[padded_ * k + c] = std::cos(arg);
+            sin_x[padded_ * k + c] = std::sin(arg);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  // Evaluates the row at y for all n columns and writes de-normalized samples
+  // clamped to [0, 1], planar: out[c * out_stride + i].
+  void evaluate(float y, Scratch& s, float* out, size_t out_stride) const {
+    row_features(y, s);
+    const size_t g = net_.kernel.group_points;
+    float* f = s.features.data();
+    for (size_t g0 = 0; g0 < n_; g0 += g) {
+      fill_features(g0, s, f);
+      internal::forward_group(net_.isa, net_.layers, f, s.act.data(), s.out.data());
+      const size_t count = std::min(g, n_ - g0);
+      for (uint32_t c = 0; c < net_.channels; ++c) {
+        const float* o = s.out.data() + c * g;
+        float* dst = out + c * out_stride + g0;
+        const float sd = net_.stddev[c], mu = net_.mean[c];
+        for (size_t p = 0; p < count; ++p) dst[p] = clamp_nan_low(o[p] * sd + mu, 0.0f, 1.0f);
+      }
+    }
+  }
+
+ private:
+  static size_t table_floats(const NetworkImpl& net, size_t columns) {
+    const Architecture& a = net.arch;
+    switch (a.encoding) {
+      case Encoding::kNone:
+        return columns;
+      case Encoding::kPositional:
+        return columns * ((a.pe_include_input ? 1 : 0) + 2 * size_t{a.pe_levels});
+      case Encoding::kFourier:
+        return 0;  // fourier_table_
+    }
+    return columns;
+  }
+
+  void row_features(float y, Scratch& s) const {
+    const Architecture& a = net_.arch;
+    const double py = y;
+    switch (a.encoding) {
+      case Encoding::kNone:
+        s.row_values.assign(1, y);
+        break;
+      case Encoding::kPositional:
+        s.row_values.clear();
+        if (a.pe_include_input) s.row_values.push_back(y);
+        for (uint32_t k = 0; k < a.pe_levels; ++k) {
+          const double w = std::ldexp(kPi, static_cast<int>(k));
+          s.row_values.push_back(static_cast<float>(std::sin(w * py)));
+          s.row_values.push_back(static_cast<float>(std::cos(w * py)));
+        }
+        break;
+      case Encoding::kFourier: {
+        const uint32_t m = a.ff_features;
+        s.row_cos.resize(m);
+        s.row_sin.resize(m);
+        for (uint32_t k = 0; k < m; ++k) {
+          const double arg = 2.0 * kPi * (static_cast<double>(net_.fourier[2 * k + 1]) * py);
+          s.row_cos[k] = std::cos(arg);
+          s.row_sin[k] = std::sin(arg);
+        }
+        break;
+      }
+    }
+  }
+
+  // The features of the group of columns starting at g0, feature-major.
+  void fill_features(size_t g0, const Scratch& s, float* f) const {
+    const size_t g = net_.kernel.group_points;
+    const float* t = table_.data();
+    if (net_.arch.encoding == Encoding::kFourier) {
+      const uint32_t m = net_.arch.ff_features;
+      const double* cos_x = fourier_table_.data();
+      const double* sin_x = cos_x + padded_ * m;
+      for (uint32_t k = 0; k < m; ++k) {
+        const double* cx = cos_x + padded_ * k + g0;
+        const double* sx = sin_x + padded_ * k + g0;
+        const double cy = s.row_cos[k], sy = s.row_sin[k];
+        float* fc = f + g * k;
+        float* fs = f + g * (m + k);
+        for (size_t p = 0; p < g; ++p) {
+          fc[p] = static_cast<float>(cx[p] * cy - sx[p] * sy);  // cos(a_x + a_y)
+          fs[p] = static_cast<float>(sx[p] * cy + cx[p] * sy);  // sin(a_x + a_y)
+        }
+      }
+      return;
+    }
+    for (size_t j = 0; j < src_.size(); ++j) {
+      float* dst = f + g * j;
+      if (src_[j] >= 0) {
+        std::memcpy(dst, t + padded_ * static_cast<size_t>(src_[j]) + g0, g * sizeof(float));
+      } else {
+        std::fill(dst, dst + g, s.row_values[static_cast<size_t>(-1 - src_[j])]);
+      }
+    }
+  }
+
+  const NetworkImpl& net_;
+  const float* xs_;
+  size_t n_;
+  size_t padded_;
+  FloatBuffer table_;                  // x features (positional, none)
+  std::vector<double> fourier_table_;  // cos(a_x), sin(a_x) (Fourier)
+  // Positional and none: per input feature, >= 0 a row of the x table,
+  // < 0 the row value -1 - src.
+  std::vector<int32_t> src_;
+};
+
+// Runs body() on `threads` threads (the caller's included) and waits.  If the
+// system refuses a thread, the ones already running do the work: bodies take
+// their tasks from a shared counter.
+template <typename Body>
+void run_on_threads(int threads, const Body& body) {
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back([&body]() { body(); });
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  body();
+  for (std::thread& th : pool) th.join();
 }
 
 }  // namespace
 
 float fast_sin(float x) { return sin_poly(x); }
 
-StatusOr<Network> Network::create(const NifFile& file) {
-  Network net;
-  net.arch_ = file.arch;
-  net.channels_ = file.channels;
-  net.input_dim_ = encoded_input_dim(file.arch);
-  net.mean_ = file.mean;
-  net.stddev_ = file.stddev;
-  if (file.arch.encoding == Encoding::kFourier) net.fourier_ = fourier_matrix(file.arch);
+namespace internal {
+
+StatusOr<Network> create_network(const NifFile& file, Isa isa) {
+  if (!isa_supported(isa)) {
+    return unsupported(std::string("this CPU cannot run the ") + isa_name(isa) + " kernels");
+  }
+  auto impl = std::make_shared<NetworkImpl>();
+  impl->isa = isa;
+  impl->kernel = kernel_info(isa);
+  impl->arch = file.arch;
+  impl->channels = file.channels;
+  impl->input_dim = encoded_input_dim(file.arch);
+  impl->mean = file.mean;
+  impl->stddev = file.stddev;
+  if (impl->mean.size() != file.channels || impl->stddev.size() != file.channels) {
+    return invalid_argument("mean and stddev do not match the channel count");
+  }
+  if (file.arch.encoding == Encoding::kFourier) impl->fourier = fourier_matrix(file.arch);
   const std::vector<LayerShape> shapes = layer_shapes(file.arch, file.channels);
   if (file.tensors.size() != 2 * shapes.size()) {
     return invalid_argument("file holds no weights (header only?)");
   }
-  net.max_dim_ = round_up(net.input_dim_, kTileOutputs);
+  Network net;
   for (size_t l = 0; l < shapes.size(); ++l) {
     const LayerShape& s = shapes[l];
     const std::vector<float>& w = file.tensors[2 * l];
@@ -111,123 +711,66 @@ StatusOr<Network> Network::create(const NifFile& file) {
       return invalid_argument("tensor size does not match the architecture");
     }
     const bool last = l + 1 == shapes.size();
-    Layer layer;
-    layer.in = s.in;
-    layer.out = s.out;
-    layer.out_padded = round_up(s.out, kTileOutputs);
-    layer.sine = !last && file.arch.activation == Activation::kSine;
-    layer.relu = !last && file.arch.activation == Activation::kRelu;
-    // SPEC.md §6.3: sine layers compute sin(omega * (W x + b)); the factor is
-    // folded into W and b here.
-    const float scale = layer.sine ? (l == 0 ? file.arch.omega0 : file.arch.omega) : 1.0f;
-    layer.weights_t.assign(static_cast<size_t>(s.in) * layer.out_padded, 0.0f);
-    layer.bias.assign(layer.out_padded, 0.0f);
-    for (uint32_t o = 0; o < s.out; ++o) {
-      for (uint32_t k = 0; k < s.in; ++k) {
-        layer.weights_t[static_cast<size_t>(k) * layer.out_padded + o] =
-            scale * w[static_cast<size_t>(o) * s.in + k];
-      }
-      layer.bias[o] = scale * b[o];
-    }
+    Act act = Act::kNone;
+    if (!last) act = file.arch.activation == Activation::kSine ? Act::kSine : Act::kRelu;
+    // SPEC.md §6.3: sine layers compute sin(omega * (W x + b)).  The kernels
+    // evaluate sin(pi q), so omega / pi is folded into W and b here.
+    const double scale =
+        act == Act::kSine ? (l == 0 ? file.arch.omega0 : file.arch.omega) / kPi : 1.0;
+    // Inputs: sine outputs and sin/cos features are within [-1, 1]; raw
+    // coordinates are not bounded (Network::evaluate takes any point).
+    const bool raw_coordinates =
+        file.arch.encoding == Encoding::kNone ||
+        (file.arch.encoding == Encoding::kPositional && file.arch.pe_include_input);
+    const double input_bound =
+        l == 0 && raw_coordinates ? std::numeric_limits<double>::infinity() : 1.0;
+    impl->layers.push_back(
+        pack_layer(isa, w.data(), b.data(), s.in, s.out, scale, act, input_bound));
     net.macs_per_point_ += static_cast<uint64_t>(s.in) * s.out;
-    net.max_dim_ = std::max(net.max_dim_, layer.out_padded);
-    net.layers_.push_back(std::move(layer));
+    if (!last) impl->max_width = std::max(impl->max_width, s.out);
   }
+  net.channels_ = file.channels;
+  net.impl_ = std::move(impl);
   return net;
 }
 
-// SPEC.md §6.1
-void Network::features(const float* x, const float* y, size_t n, float* out) const {
-  const uint32_t d = input_dim_;
-  for (size_t i = 0; i < n; ++i) {
-    float* f = out + i * d;
-    const double px = x[i], py = y[i];
-    switch (arch_.encoding) {
-      case Encoding::kNone:
-        f[0] = x[i];
-        f[1] = y[i];
-        break;
-      case Encoding::kPositional: {
-        uint32_t j = 0;
-        if (arch_.pe_include_input) {
-          f[j++] = x[i];
-          f[j++] = y[i];
-        }
-        for (uint32_t k = 0; k < arch_.pe_levels; ++k) {
-          const double w = std::ldexp(kPi, static_cast<int>(k));
-          f[j++] = static_cast<float>(std::sin(w * px));
-          f[j++] = static_cast<float>(std::cos(w * px));
-          f[j++] = static_cast<float>(std::sin(w * py));
-          f[j++] = static_cast<float>(std::cos(w * py));
-        }
-        break;
-      }
-      case Encoding::kFourier: {
-        const uint32_t m = arch_.ff_features;
-        for (uint32_t k = 0; k < m; ++k) {
-          const double a = 2.0 * kPi *
-                           (static_cast<double>(fourier_[2 * k]) * px +
-                            static_cast<double>(fourier_[2 * k + 1]) * py);
-          f[k] = static_cast<float>(std::cos(a));
-          f[m + k] = static_cast<float>(std::sin(a));
-        }
-        break;
-      }
-    }
-  }
-}
+}  // namespace internal
 
-void Network::forward_block(float* buf_a, size_t n, float* out) const {
-  // buf_a holds n (a multiple of kTilePoints) feature rows of input_dim_;
-  // buf_b is the other half of the same scratch allocation.
-  float* cur = buf_a;
-  float* next = buf_a + static_cast<size_t>(kBlockPoints) * max_dim_;
-  for (const Layer& layer : layers_) {
-    linear_block(cur, static_cast<uint32_t>(n), layer.in, layer.weights_t.data(),
-                 layer.bias.data(), layer.out_padded, next);
-    // The next layer reads rows of `in` = this layer's `out` values, so
-    // compact rows from out_padded to out when they differ.
-    if (layer.out_padded != layer.out) {
-      for (size_t p = 0; p < n; ++p) {
-        std::copy(next + p * layer.out_padded, next + p * layer.out_padded + layer.out,
-                  next + p * layer.out);
-      }
-    }
-    const size_t count = n * layer.out;
-    if (layer.sine) sine_inplace(next, count);
-    if (layer.relu) relu_inplace(next, count);
-    std::swap(cur, next);
-  }
-  std::copy(cur, cur + n * channels_, out);
+StatusOr<Network> Network::create(const NifFile& file) {
+  return internal::create_network(file, internal::best_isa());
 }
 
 void Network::evaluate(const float* x, const float* y, size_t n, float* out) const {
-  std::vector<float> scratch(2 * static_cast<size_t>(kBlockPoints) * max_dim_);
-  std::vector<float> bx(kBlockPoints), by(kBlockPoints), res(kBlockPoints * channels_);
-  for (size_t start = 0; start < n; start += kBlockPoints) {
-    const size_t count = std::min<size_t>(kBlockPoints, n - start);
-    // Pad the block to whole tiles by repeating the last point, so every point
-    // takes the same arithmetic path whatever the block boundaries.
-    const size_t padded = round_up(static_cast<uint32_t>(count), kTilePoints);
-    for (size_t i = 0; i < padded; ++i) {
-      const size_t src = start + std::min(i, count - 1);
-      bx[i] = x[src];
-      by[i] = y[src];
+  if (n == 0 || !impl_) return;  // !impl_: a default-constructed Network
+  const NetworkImpl& net = *impl_;
+  const size_t g = net.kernel.group_points;
+  Scratch s(net);
+  for (size_t start = 0; start < n; start += g) {
+    const size_t count = std::min(g, n - start);
+    // Pad the group by repeating its last point.
+    for (size_t p = 0; p < g; ++p) {
+      const size_t src = start + std::min(p, count - 1);
+      point_features(net, x[src], y[src], s.features.data() + p, g);
     }
-    features(bx.data(), by.data(), padded, scratch.data());
-    forward_block(scratch.data(), padded, res.data());
-    std::copy(res.begin(), res.begin() + count * channels_, out + start * channels_);
+    internal::forward_group(net.isa, net.layers, s.features.data(), s.act.data(), s.out.data());
+    for (size_t p = 0; p < count; ++p) {
+      for (uint32_t c = 0; c < channels_; ++c) {
+        out[(start + p) * channels_ + c] = s.out.data()[c * g + p];
+      }
+    }
   }
 }
 
 void Network::evaluate_row(float y, const float* x, size_t n, float* out) const {
-  std::vector<float> ys(n, y);
-  evaluate(x, ys.data(), n, out);
+  if (n == 0 || !impl_) return;
+  const NetworkImpl& net = *impl_;
+  RowEvaluator row(net, x, n);
+  row.build(0, row.padded_columns());
+  Scratch s(net);
+  FloatBuffer planar(n * channels_);
+  row.evaluate(y, s, planar.data(), n);
   for (size_t i = 0; i < n; ++i) {
-    for (uint32_t c = 0; c < channels_; ++c) {
-      float& v = out[i * channels_ + c];
-      v = clamp_nan_low(v * stddev_[c] + mean_[c], 0.0f, 1.0f);
-    }
+    for (uint32_t c = 0; c < channels_; ++c) out[i * channels_ + c] = planar.data()[c * n + i];
   }
 }
 
@@ -280,7 +823,8 @@ StatusOr<OutputGrid> resolve_output_grid(const NifFile& file, const DecodeOption
 
 StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options) {
   NIFC_ASSIGN_OR_RETURN(const OutputGrid g, resolve_output_grid(file, options));
-  NIFC_ASSIGN_OR_RETURN(const Network net, Network::create(file));
+  NIFC_ASSIGN_OR_RETURN(const Network network, Network::create(file));
+  const NetworkImpl& net = *network.impl_;
   Image img;
   img.width = g.region_width;
   img.height = g.region_height;
@@ -293,7 +837,7 @@ StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options) {
 
   // SPEC.md §7: sample (i, j) of the full output grid, sub-sample (u, v),
   // lies at x = 2 (i + (u + 1/2) / S) / W - 1, y likewise.
-  const uint32_t cols = g.region_width * s;
+  const size_t cols = size_t{g.region_width} * s;
   std::vector<float> xs(cols);
   for (uint32_t i = 0; i < g.region_width; ++i) {
     for (uint32_t u = 0; u < s; ++u) {
@@ -301,46 +845,72 @@ StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options) {
       xs[static_cast<size_t>(i) * s + u] = static_cast<float>(2.0 * pos / g.width - 1.0);
     }
   }
-  auto work = [&](uint32_t row_begin, uint32_t row_end) {
-    std::vector<float> vals(static_cast<size_t>(cols) * ch);
-    std::vector<double> sum(static_cast<size_t>(g.region_width) * ch);
-    for (uint32_t j = row_begin; j < row_end; ++j) {
-      std::fill(sum.begin(), sum.end(), 0.0);
-      for (uint32_t v = 0; v < s; ++v) {
-        const double pos = (g.y0 + j) + (v + 0.5) / s;
-        const float y = static_cast<float>(2.0 * pos / g.height - 1.0);
-        net.evaluate_row(y, xs.data(), cols, vals.data());
-        for (size_t k = 0; k < vals.size(); ++k) {
-          sum[(k / ch) / s * ch + k % ch] += vals[k];
-        }
-      }
-      uint16_t* dst = img.samples.data() + static_cast<size_t>(j) * g.region_width * ch;
-      const double inv = 1.0 / (static_cast<double>(s) * s);
-      for (size_t k = 0; k < sum.size(); ++k) {
-        dst[k] = static_cast<uint16_t>(std::lround(sum[k] * inv * max_value));
-      }
-    }
-  };
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, static_cast<int>(g.region_height)));
-  if (threads == 1) {
-    work(0, g.region_height);
-  } else {
-    // Interleaved bands of rows balance the load; each pixel is computed the
-    // same way whichever thread takes it, so the output does not depend on the
-    // thread count.
-    std::vector<std::thread> pool;
-    const uint32_t band = 4;
-    const uint32_t bands = (g.region_height + band - 1) / band;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t]() {
-        for (uint32_t b = static_cast<uint32_t>(t); b < bands; b += static_cast<uint32_t>(threads)) {
-          work(b * band, std::min(g.region_height, (b + 1) * band));
+
+  // Column chunks keep the x tables within kTableBudgetBytes; one chunk for
+  // ordinary sizes.
+  const size_t chunk_pixels = std::max<size_t>(
+      1, std::min<size_t>(g.region_width,
+                          kTableBudgetBytes /
+                              std::max<size_t>(1, RowEvaluator::table_bytes_per_column(net) * s)));
+  for (size_t px0 = 0; px0 < g.region_width; px0 += chunk_pixels) {
+    const size_t pn = std::min<size_t>(chunk_pixels, g.region_width - px0);
+    const size_t cn = pn * s;
+    RowEvaluator row(net, xs.data() + px0 * s, cn);
+    const size_t blocks = (row.padded_columns() + kTableBlockColumns - 1) / kTableBlockColumns;
+    std::atomic<size_t> next_block{0};
+    run_on_threads(std::min<int>(threads, static_cast<int>(blocks)), [&]() {
+      for (size_t b; (b = next_block.fetch_add(1)) < blocks;) {
+        row.build(b * kTableBlockColumns,
+                  std::min(row.padded_columns(), (b + 1) * kTableBlockColumns));
+      }
+    });
+    // Rows are tasks taken in order from a shared counter; every sample is
+    // computed the same way whichever thread takes it, so the output does not
+    // depend on the thread count.
+    std::atomic<uint32_t> next_row{0};
+    run_on_threads(threads, [&]() {
+      Scratch scratch(net);
+      FloatBuffer vals(cn * ch);  // planar: vals[c * cn + column]
+      std::vector<double> sum(s > 1 ? pn * ch : 0);
+      const double inv = 1.0 / (static_cast<double>(s) * s);
+      for (uint32_t j; (j = next_row.fetch_add(1)) < g.region_height;) {
+        uint16_t* dst = img.samples.data() + (static_cast<size_t>(j) * g.region_width + px0) * ch;
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (uint32_t v = 0; v < s; ++v) {
+          const double pos = (g.y0 + j) + (v + 0.5) / s;
+          const float y = static_cast<float>(2.0 * pos / g.height - 1.0);
+          row.evaluate(y, scratch, vals.data(), cn);
+          if (s == 1) continue;
+          // Sum in the order sub-row v, then sub-column u (the order of the
+          // reference decoder, so the double sums are reproducible).
+          for (size_t i = 0; i < pn; ++i) {
+            for (uint32_t c = 0; c < ch; ++c) {
+              const float* src = vals.data() + c * cn + i * s;
+              double acc = sum[i * ch + c];
+              for (uint32_t u = 0; u < s; ++u) acc += src[u];
+              sum[i * ch + c] = acc;
+            }
+          }
         }
-      });
-    }
-    for (std::thread& th : pool) th.join();
+        if (s == 1) {
+          // v * max_value is exact in double and v is in [0, 1], so adding
+          // 1/2 and truncating is exactly lround().
+          for (size_t i = 0; i < pn; ++i) {
+            for (uint32_t c = 0; c < ch; ++c) {
+              const double t = static_cast<double>(vals.data()[c * cn + i]) * max_value;
+              dst[i * ch + c] = static_cast<uint16_t>(static_cast<int32_t>(t + 0.5));
+            }
+          }
+        } else {
+          for (size_t k = 0; k < pn * ch; ++k) {
+            dst[k] = static_cast<uint16_t>(std::lround(sum[k] * inv * max_value));
+          }
+        }
+      }
+    });
   }
   return img;
 }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "codec/image.h"
@@ -41,10 +42,24 @@ struct OutputGrid {
 };
 StatusOr<OutputGrid> resolve_output_grid(const NifFile& file, const DecodeOptions& options);
 
-// A network prepared for evaluation: weights transposed and padded, sine
-// frequency factors folded in, Fourier matrix regenerated.
+class Network;
+namespace internal {
+enum class Isa : int;  // codec/decoder_kernels.h
+struct NetworkImpl;
+// Network::create with the kernels of a given instruction set instead of the
+// best one this CPU supports (tests and benchmarks).  Errors: those of
+// Network::create, and kUnsupported if this CPU cannot run `isa`.
+StatusOr<Network> create_network(const NifFile& file, Isa isa);
+}  // namespace internal
+
+// A network prepared for evaluation: weights packed for the SIMD kernel of
+// the best instruction set of this CPU (chosen at run time), sine frequency
+// factors folded in, Fourier matrix regenerated.  Copies share the immutable
+// weights; a Network may be used from several threads at once.
 class Network {
  public:
+  // Errors: kInvalidArgument if the file holds no weights, or a tensor's size
+  // or the mean/stddev count does not match the architecture.
   static StatusOr<Network> create(const NifFile& file);
 
   uint32_t channels() const { return channels_; }
@@ -53,41 +68,34 @@ class Network {
 
   // Evaluates n points (x[i], y[i]) in [-1, 1]^2 and writes the network's raw
   // outputs (normalized units, before SPEC.md §7's de-normalization), n x
-  // channels, interleaved.
+  // channels, interleaved.  A point's result does not depend on n or on its
+  // index (no cross-point arithmetic).
   void evaluate(const float* x, const float* y, size_t n, float* out) const;
 
   // Evaluates one row of points sharing y, at columns x[0..n), writing
-  // de-normalized samples clamped to [0, 1]: n x channels.  This is the fast
-  // path used by decode_nif.
+  // de-normalized samples clamped to [0, 1]: n x channels.  decode_nif uses
+  // the same code path (encoding features from per-column and per-row tables).
   void evaluate_row(float y, const float* x, size_t n, float* out) const;
 
-  struct Layer {
-    uint32_t in = 0, out = 0, out_padded = 0;
-    std::vector<float> weights_t;  // in x out_padded, row-major (transposed, padded)
-    std::vector<float> bias;       // out_padded
-    bool sine = false;             // sin() after this layer (hidden sine layers)
-    bool relu = false;
-  };
-
  private:
-  void features(const float* x, const float* y, size_t n, float* out) const;
-  void forward_block(float* features, size_t n, float* out) const;
+  friend StatusOr<Network> internal::create_network(const NifFile& file, internal::Isa isa);
+  friend StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options);
 
-  Architecture arch_;
+  std::shared_ptr<const internal::NetworkImpl> impl_;
   uint32_t channels_ = 0;
-  uint32_t input_dim_ = 0;
-  uint32_t max_dim_ = 0;
   uint64_t macs_per_point_ = 0;
-  std::vector<float> fourier_;  // m x 2
-  std::vector<float> mean_, stddev_;
-  std::vector<Layer> layers_;
 };
 
-// Decodes `file` into an image per `options`.
+// Decodes `file` into an image per `options`, on options.threads threads.
+// The image does not depend on the thread count or on the region chosen
+// (a region is bit for bit the same crop of the full grid).
 StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options);
 
-// Fast sine used by the decoder: |fast_sin(x) - sin(x)| <= 2e-7 + 1.2e-7*|x|/pi
-// for |x| <= 1e6 (range reduction error grows with the argument).
+// Fast scalar sine: |fast_sin(x) - sin(x)| <= 2e-7 + 1.2e-7*|x|/pi for
+// |x| <= 1e6 (range reduction error grows with the argument).  NaN-safe: any
+// input (NaN and +-inf included) gives a finite value.  The decoder's
+// SIMD layers evaluate sin(pi q) with omega/pi folded into the weights instead
+// (codec/decoder_kernels.h), which is at least as accurate.
 float fast_sin(float x);
 
 }  // namespace nifc

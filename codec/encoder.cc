@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "codec/decoder.h"
 #include "codec/torch_net.h"
@@ -43,6 +44,41 @@ std::string first_line(const std::string& s) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
+// Host memory encode_impl needs at its peak, in bytes: what lives for the whole fit, plus
+// the largest of the phases' working sets.  The per-value factors follow the tensors
+// encode_impl and TorchNet create (float32 unless noted); measured peak RSS on CPU
+// (kodim01 768x512 with 16384-pixel and full batches, 1024x1024 and 2048x2048 with 16384)
+// stayed within 0.8-1.2x of this estimate plus LibTorch's ~180 MB.
+uint64_t estimate_peak_memory_bytes(const Image& image, const EncodeOptions& o) {
+  const uint64_t n = image.pixel_count();
+  const uint64_t c = image.channels;
+  const uint64_t d = encoded_input_dim(o.arch);
+  uint64_t sum_w = 0, max_w = c;
+  for (uint16_t w : o.arch.widths) {
+    sum_w += w;
+    max_w = std::max<uint64_t>(max_w, w);
+  }
+  // All fit long: the samples as floats, the pixels tensor, the standardized targets
+  // (4 bytes x channels each) and the pixel-centre coordinates (2 floats).
+  const uint64_t resident = n * (12 * c + 8);
+  // Building the coordinates: two float64 grids and their float64 stack.
+  const uint64_t coords = 32 * n;
+  // The decoded image for the reported PSNR (16-bit samples).
+  const uint64_t decoded = 2 * c * n;
+  // On a GPU the network's activations are not in host memory.
+  const bool gpu = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+  uint64_t batch = 0, chunk = 0;
+  if (!gpu) {
+    // Training step: the encoding (computed in float64), then per hidden unit the
+    // pre-activation, the activation and their gradients kept by autograd.
+    const uint64_t points = o.batch_pixels <= 0 ? n : std::min<uint64_t>(n, o.batch_pixels);
+    batch = points * (20 * d + 10 * sum_w + 16 * c);
+    // Full-image evaluation runs in chunks of 65536 points without autograd.
+    chunk = std::min<uint64_t>(n, 65536) * (28 * d + 12 * max_w);
+  }
+  return resident + std::max({coords, decoded, batch, chunk});
+}
+
 Status check_options(const Image& image, const EncodeOptions& o) {
   if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
       (image.bit_depth != 8 && image.bit_depth != 16) ||
@@ -56,21 +92,16 @@ Status check_options(const Image& image, const EncodeOptions& o) {
   NifLimits limits;
   limits.max_width = limits.max_height = 0xFFFFFFFFu;
   NIFC_RETURN_IF_ERROR(validate_architecture(o.arch, image.channels, limits));
+  const uint64_t need = estimate_peak_memory_bytes(image, o);
+  if (o.max_memory_bytes > 0 && need > o.max_memory_bytes) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "image of %ux%u needs about %.3g GiB to encode, more than the %.3g GiB available",
+                  image.width, image.height, need / 1073741824.0,
+                  o.max_memory_bytes / 1073741824.0);
+    return limit_exceeded(text);
+  }
   return Status();
-}
-
-StatusOr<torch::Device> pick_device(const std::string& name) {
-  if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) {
-      return unsupported("CUDA requested but not available (this LibTorch has no CUDA, or no GPU)");
-    }
-    return torch::Device(torch::kCUDA);
-  }
-  if (name == "auto") {
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  }
-  return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
 }
 
 StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
@@ -121,14 +152,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   int step = 0;
   for (; step < o.steps; ++step) {
     // Warm-up, then cosine decay to lr * lr_final_ratio.
-    double lr = o.lr;
-    if (step < o.warmup_steps) {
-      lr = o.lr * (step + 1) / o.warmup_steps;
-    } else {
-      const double t =
-          static_cast<double>(step - o.warmup_steps) / std::max(1, o.steps - o.warmup_steps);
-      lr = o.lr * (o.lr_final_ratio + (1 - o.lr_final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
-    }
+    const double lr = scheduled_lr(o.lr, o.lr_final_ratio, o.warmup_steps, o.steps, step);
     for (auto& group : adam.param_groups()) {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     }
@@ -181,6 +205,11 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   header.arch = o.arch;
   header.bits = static_cast<uint8_t>(o.bits);
   NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, pack_net(best, header, o.zstd_level));
+  std::vector<std::vector<float>> float_tensors;
+  for (const torch::Tensor& p : best) {
+    const torch::Tensor cpu = p.detach().to(torch::kCPU).contiguous().reshape({-1});
+    float_tensors.emplace_back(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+  }
 
   // The reported PSNR is that of the file as the plain decoder rebuilds it.
   NIFC_ASSIGN_OR_RETURN(const NifFile parsed, parse_nif(bytes.data(), bytes.size()));
@@ -198,6 +227,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   r.seconds = seconds_since(t0);
   r.device = device.is_cuda() ? "cuda" : "cpu";
   r.parameters = parameter_count(o.arch, ch);
+  r.header = header;
+  r.float_tensors = std::move(float_tensors);
   return r;
 }
 

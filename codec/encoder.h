@@ -29,9 +29,9 @@ struct EncodeProgress {
 struct EncodeOptions {
   Architecture arch;             // channels come from the image
   int bits = 8;                  // quantization bit width, 2..16
-  int steps = 2000;              // optimizer steps
+  int steps = 4000;              // optimizer steps
   int batch_pixels = 16384;      // pixels per step; 0 or >= image pixels: full batch
-  double lr = 1e-3;              // peak Adam learning rate
+  double lr = 2e-3;              // peak Adam learning rate
   double lr_final_ratio = 0.05;  // cosine decay to lr * this at the last step
   int warmup_steps = 50;         // linear warm-up
   int eval_every = 250;          // full-image evaluation interval (keep-best)
@@ -40,6 +40,11 @@ struct EncodeOptions {
   int threads = 0;               // CPU threads for LibTorch (0: all hardware threads)
   uint64_t seed = 1;             // initialization and batch sampling
   int zstd_level = 19;
+  // Host memory the encode may use.  encode_image estimates its peak (pixel targets and
+  // coordinates, the training batch's activations, a full-image evaluation chunk) and
+  // refuses a larger job with kLimit instead of being killed mid-fit.  The nifc CLI passes
+  // 3/4 of MemAvailable; 0 disables the check.
+  uint64_t max_memory_bytes = uint64_t{16} << 30;
   // Called about twice a second; return false to cancel (kCancelled).
   std::function<bool(const EncodeProgress&)> progress;
   // Called after each full-image evaluation (every eval_every steps and at the
@@ -56,6 +61,10 @@ struct EncodeResult {
   double seconds = 0.0;  // whole encode
   std::string device;    // "cpu" or "cuda"
   uint64_t parameters = 0;
+  // What the file was made from, for re-quantization (codec/rate_control.h):
+  // the header without weights, and the best float weights in SPEC.md §6.2 order.
+  NifFile header;
+  std::vector<std::vector<float>> float_tensors;
 };
 
 StatusOr<EncodeResult> encode_image(const Image& image, const EncodeOptions& options);
@@ -73,11 +82,17 @@ bool cuda_available();
 // dlopen() only for the commands that fit networks; decode and info never
 // pay for it.  The plugin and its host must be built from the same sources
 // (C++ types cross this boundary); abi_version guards against mixing builds.
-constexpr uint32_t kEncoderAbiVersion = 1;
+constexpr uint32_t kEncoderAbiVersion = 2;
+struct ApplicationsApi;  // codec/applications.h
+struct RateTarget;       // codec/rate_control.h
 struct EncoderApi {
   uint32_t abi_version;
   StatusOr<EncodeResult> (*encode_image)(const Image& image, const EncodeOptions& options);
   bool (*cuda_available)();
+  const ApplicationsApi* applications;  // Poisson, blending, inpainting (since version 2)
+  // Rate control (codec/rate_control.h, since version 2).
+  StatusOr<EncodeResult> (*encode_to_target)(const Image& image, const RateTarget& target,
+                                             const EncodeOptions& options);
 };
 
 }  // namespace nifc

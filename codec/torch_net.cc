@@ -1,5 +1,6 @@
 #include "codec/torch_net.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace nifc {
@@ -88,6 +89,26 @@ torch::Tensor pixel_coords(uint32_t width, uint32_t height) {
                            1.0;
   const std::vector<torch::Tensor> grid = torch::meshgrid({ys, xs}, "ij");
   return torch::stack({grid[1].reshape({-1}), grid[0].reshape({-1})}, 1).to(torch::kFloat32);
+}
+
+StatusOr<torch::Device> pick_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return unsupported("CUDA requested but not available (this LibTorch has no CUDA, or no GPU)");
+    }
+    return torch::Device(torch::kCUDA);
+  }
+  if (name == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  }
+  return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
+}
+
+double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step) {
+  if (step < warmup_steps) return peak * (step + 1) / warmup_steps;
+  const double t = static_cast<double>(step - warmup_steps) / std::max(1, steps - warmup_steps);
+  return peak * (final_ratio + (1 - final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
 }
 
 StatusOr<std::vector<uint8_t>> pack_net(const std::vector<torch::Tensor>& params,

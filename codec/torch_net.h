@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "format/nif_format.h"
@@ -33,6 +34,15 @@ TorchNet make_net(const Architecture& arch, uint32_t channels, const torch::Devi
 // Pixel-centre coordinates of SPEC.md §7 for a width x height grid, N x 2
 // (x, y), row-major from the top-left pixel.
 torch::Tensor pixel_coords(uint32_t width, uint32_t height);
+
+// The device for `name`: "cpu", "cuda" (kUnsupported when LibTorch has no
+// CUDA here) or "auto" (CUDA when available, else the CPU).  Other names:
+// kInvalidArgument.
+StatusOr<torch::Device> pick_device(const std::string& name);
+
+// The learning rate at `step` (0-based) of `steps`: linear warm-up over
+// `warmup_steps` to `peak`, then cosine decay to peak * final_ratio.
+double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step);
 
 // Quantizes `params` (in SPEC.md §6.2 order) to header.bits per tensor and
 // writes a .nif file with `header` (size, channels, normalization, arch, bits;

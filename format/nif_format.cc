@@ -95,7 +95,7 @@ void append_section(std::vector<uint8_t>* out, const char* tag, const std::vecto
 }
 
 // Checks a known section's length: exact for files of this reader's minor
-// version or older, at least the known size for newer minors (SPEC.md §4).
+// version or older, at least the known size for newer minors (SPEC.md §3 rule 5, §10).
 Status check_section_size(const Section& s, size_t expected, const NifFile& f) {
   const bool newer = f.version_minor > kNifVersionMinor;
   if (s.size == expected || (newer && s.size > expected)) return Status();
@@ -345,7 +345,7 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
       if (is_required(s.tag)) {
         return unsupported(std::string("unknown required section ") + s.tag);
       }
-      continue;  // unknown optional section: skipped (SPEC.md §4)
+      continue;  // unknown optional section: skipped (SPEC.md §3 rule 3, §10)
     }
     if (*slot != nullptr) return corrupt(std::string("duplicate section ") + s.tag);
     *slot = &s;

@@ -47,8 +47,8 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
   grep -q '"bpp"' "$T/stdout" && grep -q '"psnr_db"' "$T/stdout" && ok || bad "encode --json fields"
   [[ -s $NIF ]] && ok || bad "encode wrote nothing"
   # Quiet and not a terminal: nothing on stderr.
-  expect_ok "encode -q" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 -q --threads 1
-  [[ ! -s $T/stderr ]] && ok || bad "encode -q printed: $(cat "$T/stderr")"
+  expect_ok "encode --quiet" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 --quiet --threads 1
+  [[ ! -s $T/stderr ]] && ok || bad "encode --quiet printed: $(cat "$T/stderr")"
   expect_fail "encode missing input" "missing.png" "$T/m.nif" -- \
     "$NIFC" encode "$T/missing.png" -o "$T/m.nif"
   echo "hello" >"$T/text.png"
@@ -68,8 +68,30 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     "$NIFC" encode "$SAMPLES/rgba.png" -o /dev/full --steps 2
   expect_fail "bad arch" "unknown --arch" "$T/a.nif" -- "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/a.nif" --arch nope
   expect_ok "encode from stdin to stdout" sh -c \
-    "\"$NIFC\" encode - -o - --steps 3 -q < \"$SAMPLES/rgba.png\" > \"$T/stdio.nif\""
+    "\"$NIFC\" encode - -o - --steps 3 --quiet < \"$SAMPLES/rgba.png\" > \"$T/stdio.nif\""
   "$NIFC" info "$T/stdio.nif" >/dev/null 2>&1 && ok || bad "stdout .nif unreadable"
+  # Interrupted runs: SIGINT (Ctrl-C) or SIGTERM a second into a long encode leave neither
+  # the output nor a temporary file, and nifc dies of the signal.  (env resets SIGINT, which
+  # bash ignores in a script's background jobs.)
+  for sig in INT TERM; do
+    d="$T/killed-$sig"
+    mkdir "$d"
+    env --default-signal=INT "$NIFC" encode "$SAMPLES/parrots.png" -o "$d/out.nif" \
+      --steps 1000000 --threads 1 --quiet 2>"$T/killed-$sig.stderr" &
+    pid=$!
+    sleep 1
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    want=$((128 + $(kill -l "$sig")))
+    if [[ $rc -ne $want ]]; then
+      bad "SIG$sig during encode: exit $rc, expected $want: $(cat "$T/killed-$sig.stderr")"
+    elif [[ -n $(ls -A "$d") ]]; then
+      bad "SIG$sig during encode left $(ls -A "$d")"
+    else
+      ok
+    fi
+  done
 else
   cp "$SAMPLES/golden-siren-pe.nif" "$NIF"
   expect_fail "encode without encoder" "no encoder" "$T/e.nif" -- \
@@ -126,6 +148,16 @@ expect_fail "decode absurd size" "exceeds the limit" "$T/h.png" -- "$NIFC" decod
 expect_fail "info absurd size" "exceeds the limit" "" -- "$NIFC" info "$T/huge.nif"
 expect_fail "decode to missing dir" "$T/nodir/o.png" "$T/nodir/o.png" -- "$NIFC" decode "$NIF" -o "$T/nodir/o.png"
 expect_fail "decode to /dev/full" "No space left" "" -- "$NIFC" decode "$NIF" -o /dev/full
+# Past the file-size limit: an error, not death by SIGXFSZ with the temporary file left.
+expect_fail "decode past ulimit -f" "File too large" "$T/fsz.png" -- \
+  bash -c 'ulimit -f 4 && exec "$@"' _ "$NIFC" decode "$NIF" -o "$T/fsz.png"
+# Never over the input, not even with -f, not even through a symbolic link.
+cp "$NIF" "$T/self.nif"
+ln -s self.nif "$T/self-link.nif"
+expect_fail "decode output == input" "same file" "" -- "$NIFC" decode "$T/self.nif" -o "$T/self.nif" -f
+expect_fail "decode output -> input" "same file" "" -- \
+  "$NIFC" decode "$T/self.nif" -o "$T/self-link.nif" -f
+cmp -s "$T/self.nif" "$NIF" && ok || bad "decode over its input modified it"
 expect_fail "decode huge output" "exceeds the limit" "$T/big.png" -- "$NIFC" decode "$NIF" -o "$T/big.png" --width 1000000
 expect_fail "decode bad region" "region" "$T/br.png" -- "$NIFC" decode "$NIF" -o "$T/br.png" --region 0,0,999,1
 

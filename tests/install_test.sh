@@ -29,7 +29,7 @@ cmp "$T/pc.ppm" "$T/tree.ppm"
 cmp "$T/cm.ppm" "$T/tree.ppm"
 # The installed CLI finds its encoder plugin in ../lib/nifc.
 if [[ -e "$T/prefix/lib/nifc/libnifc_encoder.so" ]]; then
-  OMP_NUM_THREADS=1 "$T/prefix/bin/nifc" encode "$SRC/samples/rgba.png" -o "$T/x.nif" --steps 2 -q
+  OMP_NUM_THREADS=1 "$T/prefix/bin/nifc" encode "$SRC/samples/rgba.png" -o "$T/x.nif" --steps 2 --quiet
   [[ -s $T/x.nif ]]
 fi
 echo "install: 1 passed, 0 failed"

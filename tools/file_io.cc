@@ -71,7 +71,10 @@ static_assert(std::atomic<int>::is_always_lock_free,
 
 TempSlot g_temp_slots[kMaxTempFiles];
 
-constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+// The signals whose default action ends the process and that a user or a supervisor
+// sends to stop a run: Ctrl-C, Ctrl-\, kill, hang-up, timeout -s ALRM, CPU-time limits,
+// a closed pipe.
+constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGXCPU, SIGPIPE};
 
 void cleanup_and_reraise(int sig) {
   const int saved_errno = errno;
@@ -315,6 +318,10 @@ void unregister_temp_file(int slot) {
 void install_cleanup_signal_handlers() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Past the file-size limit (ulimit -f) write(2) then fails with EFBIG, which removes the
+    // temporary file and reports "File too large", instead of SIGXFSZ killing the process
+    // and leaving the temporary file behind.
+    ::signal(SIGXFSZ, SIG_IGN);
     for (int sig : kCleanupSignals) {
       struct sigaction old_action;
       if (::sigaction(sig, nullptr, &old_action) != 0) continue;

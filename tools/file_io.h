@@ -1,6 +1,6 @@
 // File helpers for the nifc CLI: whole-file reads, and writes that never leave a partial
-// output file behind (not on error, not on SIGINT/SIGTERM/SIGHUP once the handlers are
-// installed).  POSIX only.
+// output file behind (not on error, not on SIGINT/SIGTERM/SIGHUP/... once the handlers are
+// installed, not past the file-size limit).  POSIX only.
 //
 // Every error message is one line that starts with the path as the user gave it
 // ("missing.png: No such file or directory"); "-" is reported as "stdin"/"stdout".
@@ -43,10 +43,12 @@ StatusOr<std::vector<uint8_t>> read_file(const std::string& path,
 // umask is read with umask(2) where /proc/self/status does not show it.
 Status write_file_atomic(const std::string& path, const uint8_t* data, size_t size, bool overwrite);
 
-// Installs handlers for SIGINT, SIGTERM and SIGHUP that unlink the temporary files of
-// writes in progress, then re-raise the signal with its default action (so the exit
-// status still says "killed by SIGINT").  A signal the process ignores (nohup) stays
-// ignored.  Idempotent and thread-safe; call it early in main().
+// Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGXCPU and SIGPIPE that
+// unlink the temporary files of writes in progress, then re-raise the signal with its
+// default action (so the exit status still says "killed by SIGINT").  A signal the process
+// ignores (nohup) stays ignored.  SIGXFSZ is ignored, so that a write past the file-size
+// limit fails with EFBIG and is cleaned up like any other error.  Idempotent and
+// thread-safe; call it early in main().
 void install_cleanup_signal_handlers();
 
 // The registry the handlers clean up.  write_file_atomic uses it; other code that creates

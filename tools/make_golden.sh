@@ -9,7 +9,7 @@ S=samples
 golden() {
   local name=$1 input=$2 decode_args=$3
   shift 3
-  OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$S/$input" -o "$S/$name.nif" -f -q --threads 1 "$@"
+  OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$S/$input" -o "$S/$name.nif" -f --quiet --threads 1 "$@"
   # shellcheck disable=SC2086
   "$NIFC" decode "$S/$name.nif" -o "$S/$name.expected.png" -f -q $decode_args
 }

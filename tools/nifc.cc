@@ -11,8 +11,11 @@
 #include <sstream>
 #include <string>
 
+#include "codec/applications.h"
 #include "codec/decoder.h"
 #include "codec/encoder.h"
+#include "codec/rate_control.h"
+#include "codec/interpolate.h"
 #include "format/nif_format.h"
 #include "tools/encoder_loader.h"
 #include "tools/file_io.h"
@@ -76,6 +79,22 @@ std::string arch_description(const Architecture& a, uint32_t channels) {
 }
 
 bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+
+// What an encode may plan to use (EncodeOptions::max_memory_bytes): 3/4 of the kernel's
+// MemAvailable estimate, read when the image and LibTorch are already loaded.  0 when
+// /proc/meminfo does not say, which keeps the encoder's fixed default.
+uint64_t encoder_memory_budget() {
+  FILE* f = std::fopen("/proc/meminfo", "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f) != nullptr) {
+    found = std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+  }
+  std::fclose(f);
+  return found ? kib * 1024 / 4 * 3 : 0;
+}
 
 // Refuses to write the output over the input, and an existing output without -f.
 Status check_output(const std::string& in, const std::string& out) {
@@ -206,8 +225,34 @@ struct EncodeArgs {
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
   std::string curve;              // CSV of step,psnr_db at each evaluation
+  // Rate control (mutually exclusive): a bpp, a byte size, a PSNR, or a quality preset.
+  double bpp = 0.0;
+  uint64_t size = 0;
+  double psnr = 0.0;
+  double quality = -1.0;
   EncodeOptions opt;
 };
+
+// The rate target the options ask for (codec/rate_control.h).
+Status rate_target_of(const EncodeArgs& a, uint64_t pixels, RateTarget* t) {
+  if (a.hidden != 0 && (a.bpp > 0 || a.size > 0 || a.psnr > 0 || a.quality >= 0)) {
+    return invalid_argument("--hidden conflicts with a rate target (the target sizes the network)");
+  }
+  if (a.bpp > 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = bytes_for_bpp(a.bpp, pixels);
+  } else if (a.size > 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = a.size;
+  } else if (a.psnr > 0) {
+    t->kind = RateTarget::Kind::kPsnr;
+    t->psnr_db = a.psnr;
+  } else if (a.quality >= 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = bytes_for_bpp(bpp_for_quality(a.quality), pixels);
+  }
+  return Status();
+}
 
 // Default network per architecture (README "Choosing an architecture").
 Status build_architecture(const EncodeArgs& a, Architecture* arch) {
@@ -218,7 +263,7 @@ Status build_architecture(const EncodeArgs& a, Architecture* arch) {
   };
   static const std::map<std::string, Preset> kPresets = {
       {"siren", {Encoding::kNone, Activation::kSine, 64, 3, 0}},
-      {"siren-pe", {Encoding::kPositional, Activation::kSine, 64, 3, 8}},
+      {"siren-pe", {Encoding::kPositional, Activation::kSine, 48, 5, 8}},
       {"siren-fourier", {Encoding::kFourier, Activation::kSine, 64, 3, 0}},
       {"relu", {Encoding::kNone, Activation::kRelu, 64, 3, 0}},
       {"pe", {Encoding::kPositional, Activation::kRelu, 64, 3, 10}},
@@ -285,7 +330,11 @@ int run_encode(EncodeArgs& a) {
   }
   StatusOr<const EncoderApi*> api = load_encoder();
   if (!api.ok()) return fail(a.in, api.status());
-  StatusOr<EncodeResult> r = api.value()->encode_image(img.value(), a.opt);
+  if (const uint64_t budget = encoder_memory_budget()) a.opt.max_memory_bytes = budget;
+  RateTarget target;
+  const Status target_ok = rate_target_of(a, img->pixel_count(), &target);
+  if (!target_ok.ok()) return fail(a.in, target_ok);
+  StatusOr<EncodeResult> r = api.value()->encode_to_target(img.value(), target, a.opt);
   if (show_progress) std::fprintf(stderr, "\r%*s\r", 79, "");
   if (!r.ok()) return fail(a.in, r.status());
   const Status w = write_file_atomic(a.out, r->file.data(), r->file.size(), a.force);
@@ -320,6 +369,337 @@ int run_encode(EncodeArgs& a) {
     std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r->steps, r->seconds, r->device.c_str());
   }
   return 0;
+}
+
+// -------------------------------------------------------- applications ----
+// poisson, blend, inpaint: fit a network to a derived target (codec/applications.h),
+// write the .nif and optionally PNGs, print what was measured.
+
+struct ApplicationArgs {
+  std::vector<std::string> inputs;  // the PNGs read
+  std::string out, png;
+  bool force = false, quiet = false, json = false;
+  EncodeArgs fit;  // architecture and fitting options, as `encode` takes them
+  // poisson
+  std::string from = "gradient";
+  // blend
+  std::string rule;  // max | mask; default: mask when --mask is given, else max
+  // blend and inpaint
+  std::string mask;
+  // inpaint
+  uint64_t keep = 0;
+  bool keep_given = false;
+  double smoothness = 0.0;
+  std::string nearest_png, linear_png, known_png;
+};
+
+void add_fit_options(CLI::App* cmd, ApplicationArgs& a) {
+  cmd->add_option("-o,--output", a.out, "Output .nif (- for stdout)")->required();
+  cmd->add_option("--png", a.png, "Also write the result, decoded at its size, to this PNG");
+  cmd->add_flag("-f,--force", a.force, "Overwrite existing output files");
+  cmd->add_flag("-q,--quiet", a.quiet, "Print nothing but errors");
+  cmd->add_flag("--json", a.json, "Print the result as one JSON object on stdout");
+  EncodeArgs& e = a.fit;
+  cmd->add_option("--arch", e.arch, "siren-pe (default), siren, siren-fourier, relu, pe, fourier");
+  cmd->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
+  cmd->add_option("--layers", e.layers, "Number of hidden layers (default per arch)");
+  cmd->add_option("--omega0", e.omega0, "SIREN first-layer frequency factor")
+      ->capture_default_str();
+  cmd->add_option("--omega", e.omega, "SIREN hidden-layer frequency factor")->capture_default_str();
+  cmd->add_option("--pe-levels", e.pe_levels, "Positional encoding levels L (default per arch)");
+  cmd->add_option("--bits", e.opt.bits, "Bits per quantized weight")
+      ->check(CLI::Range(2, 16))
+      ->capture_default_str();
+  cmd->add_option("--steps", e.opt.steps, "Optimizer steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--time-limit", e.opt.time_limit_s, "Stop fitting after S seconds")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", e.opt.batch_pixels, "Pixels (or pixel edges) per step (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--lr", e.opt.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--device", e.opt.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--threads", e.opt.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", e.opt.seed, "Random seed")->capture_default_str();
+}
+
+// Refuses outputs that are an input or (without -f) already exist; run before any fitting.
+Status check_outputs(const ApplicationArgs& a, const std::vector<std::string>& outs) {
+  for (const std::string& in : a.inputs) {
+    for (const std::string& out : outs) {
+      if (out.empty()) continue;
+      const Status s = check_output(in, out);
+      if (!s.ok()) return Status(s.code(), out + ": " + s.message());
+    }
+  }
+  struct stat st;
+  for (const std::string& out : outs) {
+    if (!out.empty() && out != "-" && !a.force && stat(out.c_str(), &st) == 0 &&
+        S_ISREG(st.st_mode)) {
+      return invalid_argument(out + ": already exists (use -f to overwrite)");
+    }
+  }
+  return Status();
+}
+
+StatusOr<Image> load_png(const std::string& path) {
+  NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, read_file(path));
+  return read_png(bytes.data(), bytes.size(), path);
+}
+
+Status save_png(const std::string& path, const Image& img, bool force) {
+  if (path.empty()) return Status();
+  NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> png, write_png(img));
+  const Status w = write_file_atomic(path, png.data(), png.size(), force);
+  return w.ok() ? w : Status(w.code(), w.message().rfind(path, 0) == 0 ? w.message()
+                                                                       : path + ": " + w.message());
+}
+
+// Loads the encoder plugin and sets up the progress line.
+StatusOr<const ApplicationsApi*> prepare_fit(ApplicationArgs& a) {
+  NIFC_RETURN_IF_ERROR(build_architecture(a.fit, &a.fit.opt.arch));
+  if (!a.quiet && stderr_is_terminal()) {
+    a.fit.opt.progress = [](const EncodeProgress& p) {
+      std::fprintf(stderr, "\rstep %d/%d  %.1f s  fit ~%.2f dB   ", p.step, p.total_steps,
+                   p.seconds, p.batch_psnr_db);
+      return true;
+    };
+  }
+  NIFC_ASSIGN_OR_RETURN(const EncoderApi* api, load_encoder());
+  return api->applications;
+}
+
+void clear_progress(const ApplicationArgs& a) {
+  if (a.fit.opt.progress) std::fprintf(stderr, "\r%*s\r", 79, "");
+}
+
+std::string json_numbers(const std::vector<double>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number(v[i]);
+  return s + "]";
+}
+
+std::string json_strings(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_string(v[i]);
+  return s;
+}
+
+std::string plain_numbers(const std::vector<double>& v) {
+  std::string s;
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.4f", i ? " " : "", v[i]);
+    s += buf;
+  }
+  return s;
+}
+
+// Writes the .nif and the --png, then prints the lines every application shares.
+int finish_application(const ApplicationArgs& a, const std::string& name,
+                       const ApplicationResult& r, const std::string& json_extra,
+                       const std::vector<std::string>& lines) {
+  const Status w = write_file_atomic(a.out, r.file.data(), r.file.size(), a.force);
+  if (!w.ok()) return fail(a.out, w);
+  const Status p = save_png(a.png, r.decoded, a.force);
+  if (!p.ok()) return fail(a.inputs[0], p);
+  const double bpp = 8.0 * r.file.size() / r.decoded.pixel_count();
+  if (a.json) {
+    std::fprintf(a.out == "-" ? stderr : stdout,
+                 "{\"command\": %s, \"inputs\": [%s], \"output\": %s, \"width\": %u, "
+                 "\"height\": %u, \"channels\": %u, \"arch\": %s, \"parameters\": %llu, "
+                 "\"bits\": %d, \"bytes\": %zu, \"bpp\": %s, \"psnr_db\": %s, "
+                 "\"field_psnr_db\": %s, \"mean\": %s, \"shift\": %s, \"steps\": %d, "
+                 "\"fit_seconds\": %s, \"seconds\": %s, \"device\": %s%s}\n",
+                 json_string(name).c_str(), json_strings(a.inputs).c_str(),
+                 json_string(a.out).c_str(), r.decoded.width, r.decoded.height,
+                 r.decoded.channels, json_string(a.fit.arch).c_str(),
+                 static_cast<unsigned long long>(r.parameters), a.fit.opt.bits, r.file.size(),
+                 json_number(bpp).c_str(), json_number(r.psnr_db).c_str(),
+                 json_number(r.field_psnr_db).c_str(), json_numbers(r.mean).c_str(),
+                 json_numbers(r.shift).c_str(), r.steps, json_number(r.fit_seconds).c_str(),
+                 json_number(r.seconds).c_str(), json_string(r.device).c_str(),
+                 json_extra.c_str());
+  } else if (!a.quiet) {
+    std::fprintf(stderr, "%s: %ux%u, %u channel%s -> %s\n", a.inputs[0].c_str(), r.decoded.width,
+                 r.decoded.height, r.decoded.channels, r.decoded.channels > 1 ? "s" : "",
+                 a.out.c_str());
+    for (const std::string& l : lines) std::fprintf(stderr, "  %s\n", l.c_str());
+    std::fprintf(stderr, "  %zu bytes, %.4f bpp; %s at %d bits\n", r.file.size(), bpp,
+                 arch_description(a.fit.opt.arch, r.decoded.channels).c_str(), a.fit.opt.bits);
+    std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r.steps, r.seconds, r.device.c_str());
+  }
+  return 0;
+}
+
+std::string strf(const char* fmt, double a, double b = 0, double c = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, a, b, c);
+  return buf;
+}
+
+int run_poisson(ApplicationArgs& a) {
+  const std::string& in = a.inputs[0];
+  const Status out_ok = check_outputs(a, {a.out, a.png});
+  if (!out_ok.ok()) return fail(in, out_ok);
+  const PoissonSource source =
+      a.from == "laplacian" ? PoissonSource::kLaplacian : PoissonSource::kGradient;
+  StatusOr<Image> img = load_png(in);
+  if (!img.ok()) return fail(in, img.status());
+  StatusOr<const ApplicationsApi*> api = prepare_fit(a);
+  if (!api.ok()) return fail(in, api.status());
+  StatusOr<ApplicationResult> r = api.value()->poisson_reconstruct(img.value(), source, a.fit.opt);
+  clear_progress(a);
+  if (!r.ok()) return fail(in, r.status());
+  const std::string field = source == PoissonSource::kLaplacian ? "Laplacian" : "gradient";
+  return finish_application(
+      a, "poisson",
+      r.value(), ", \"from\": " + json_string(a.from),
+      {strf("PSNR %.2f dB against the original (from the ", r->psnr_db) + field + ")",
+       field + strf(" field of the result vs the target: PSNR %.2f dB", r->field_psnr_db),
+       "constant: the source's mean (NORM mean " + plain_numbers(r->mean) +
+           "); output bias shifted by " + plain_numbers(r->shift)});
+}
+
+int run_blend(ApplicationArgs& a) {
+  const std::string& in = a.inputs[0];
+  const Status out_ok = check_outputs(a, {a.out, a.png});
+  if (!out_ok.ok()) return fail(in, out_ok);
+  const std::string rule = !a.rule.empty() ? a.rule : a.mask.empty() ? "max" : "mask";
+  if (rule == "mask" && a.mask.empty()) {
+    return fail(in, invalid_argument("--rule mask needs --mask MASK.png"));
+  }
+  if (rule == "max" && !a.mask.empty()) {
+    return fail(a.mask, invalid_argument("--mask goes with --rule mask"));
+  }
+  StatusOr<Image> img_a = load_png(a.inputs[0]);
+  if (!img_a.ok()) return fail(a.inputs[0], img_a.status());
+  StatusOr<Image> img_b = load_png(a.inputs[1]);
+  if (!img_b.ok()) return fail(a.inputs[1], img_b.status());
+  if (img_a->width != img_b->width || img_a->height != img_b->height) {
+    return fail(a.inputs[1], invalid_argument("is " + std::to_string(img_b->width) + "x" +
+                                              std::to_string(img_b->height) + ", " +
+                                              a.inputs[0] + " is " +
+                                              std::to_string(img_a->width) + "x" +
+                                              std::to_string(img_a->height) + " (sizes differ)"));
+  }
+  std::vector<uint8_t> mask;
+  if (!a.mask.empty()) {
+    StatusOr<Image> m = load_png(a.mask);
+    if (!m.ok()) return fail(a.mask, m.status());
+    mask = mask_from_image(m.value());
+    if (m->width != img_a->width || m->height != img_a->height) {
+      return fail(a.mask, invalid_argument("mask is " + std::to_string(m->width) + "x" +
+                                           std::to_string(m->height) + ", the images " +
+                                           std::to_string(img_a->width) + "x" +
+                                           std::to_string(img_a->height)));
+    }
+    const Status s = check_mask(mask, img_a->width, img_a->height, "mask");
+    if (!s.ok()) return fail(a.mask, s);
+  }
+  StatusOr<const ApplicationsApi*> api = prepare_fit(a);
+  if (!api.ok()) return fail(in, api.status());
+  StatusOr<ApplicationResult> r = api.value()->blend_images(
+      img_a.value(), img_b.value(), rule == "mask" ? BlendRule::kMask : BlendRule::kMax, mask,
+      a.fit.opt);
+  clear_progress(a);
+  if (!r.ok()) return fail(in, r.status());
+  std::vector<std::string> lines = {
+      "rule " + rule + ": " +
+          (rule == "mask" ? std::string("B's differences inside the mask (") +
+                                std::to_string(count_set(mask)) + " pixels), A's elsewhere"
+                          : std::string("per pixel edge, the larger difference of A's and B's")),
+      strf("gradient field of the result vs the combined field: PSNR %.2f dB",
+             r->field_psnr_db),
+      "constant: A's mean over the border pixels" +
+          std::string(rule == "mask" ? " outside the mask" : "") + " (NORM mean " +
+          plain_numbers(r->mean) + "; output bias shifted by " + plain_numbers(r->shift) + ")"};
+  if (rule == "mask") {
+    lines.insert(lines.begin() + 2,
+                 strf("PSNR %.2f dB against A outside the mask", r->psnr_db));
+  }
+  return finish_application(a, "blend", r.value(), ", \"rule\": " + json_string(rule), lines);
+}
+
+int run_inpaint(ApplicationArgs& a) {
+  const std::string& in = a.inputs[0];
+  const Status out_ok =
+      check_outputs(a, {a.out, a.png, a.nearest_png, a.linear_png, a.known_png});
+  if (!out_ok.ok()) return fail(in, out_ok);
+  if (a.keep_given == !a.mask.empty()) {
+    return fail(in, invalid_argument("give either --keep N or --mask MASK.png"));
+  }
+  StatusOr<Image> img = load_png(in);
+  if (!img.ok()) return fail(in, img.status());
+  std::vector<uint8_t> known;
+  if (a.keep_given) {
+    StatusOr<std::vector<uint8_t>> m =
+        random_keep_mask(img->width, img->height, a.keep, a.fit.opt.seed);
+    if (!m.ok()) return fail(in, Status(m.status().code(), "--keep: " + m.status().message()));
+    known = std::move(m.value());
+  } else {
+    StatusOr<Image> m = load_png(a.mask);
+    if (!m.ok()) return fail(a.mask, m.status());
+    if (m->width != img->width || m->height != img->height) {
+      return fail(a.mask, invalid_argument("mask is " + std::to_string(m->width) + "x" +
+                                           std::to_string(m->height) + ", the image " +
+                                           std::to_string(img->width) + "x" +
+                                           std::to_string(img->height)));
+    }
+    known = mask_from_image(m.value());
+    const Status s = check_mask(known, img->width, img->height, "mask");
+    if (!s.ok()) return fail(a.mask, s);
+  }
+  StatusOr<const ApplicationsApi*> api = prepare_fit(a);
+  if (!api.ok()) return fail(in, api.status());
+  InpaintOptions io;
+  io.smoothness = a.smoothness;
+  StatusOr<ApplicationResult> r = api.value()->inpaint_image(img.value(), known, a.fit.opt, io);
+  clear_progress(a);
+  if (!r.ok()) return fail(in, r.status());
+
+  // The baselines, on the same known pixels.
+  StatusOr<Image> nearest = interpolate_nearest(img.value(), known);
+  if (!nearest.ok()) return fail(in, nearest.status());
+  StatusOr<Image> linear = interpolate_linear(img.value(), known);
+  if (!linear.ok()) return fail(in, linear.status());
+  Image kept = img.value();
+  for (size_t i = 0; i < known.size(); ++i) {
+    if (known[i]) continue;
+    for (uint32_t c = 0; c < kept.channels; ++c) kept.samples[i * kept.channels + c] = 0;
+  }
+  for (const auto& [path, image] : {std::make_pair(a.nearest_png, &nearest.value()),
+                                    std::make_pair(a.linear_png, &linear.value()),
+                                    std::make_pair(a.known_png, &kept)}) {
+    const Status s = save_png(path, *image, a.force);
+    if (!s.ok()) return fail(in, s);
+  }
+  const double nn_missing = masked_psnr_db(img.value(), nearest.value(), known, false);
+  const double lin_missing = masked_psnr_db(img.value(), linear.value(), known, false);
+  const double nn_all = psnr_db(img.value(), nearest.value());
+  const double lin_all = psnr_db(img.value(), linear.value());
+  const uint64_t n_known = count_set(known);
+  const std::string json_extra =
+      ", \"known_pixels\": " + std::to_string(n_known) +
+      ", \"missing_psnr_db\": " + json_number(r->missing_psnr_db) +
+      ", \"known_psnr_db\": " + json_number(r->known_psnr_db) +
+      ", \"nearest_psnr_db\": " + json_number(nn_all) +
+      ", \"nearest_missing_psnr_db\": " + json_number(nn_missing) +
+      ", \"linear_psnr_db\": " + json_number(lin_all) +
+      ", \"linear_missing_psnr_db\": " + json_number(lin_missing);
+  return finish_application(
+      a, "inpaint", r.value(), json_extra,
+      {std::to_string(n_known) + " of " + std::to_string(known.size()) +
+           strf(" pixels known (%.1f%%), fitted on those only",
+                  100.0 * n_known / known.size()),
+       strf("PSNR on missing pixels: network %.2f dB, linear %.2f dB, nearest %.2f dB",
+              r->missing_psnr_db, lin_missing, nn_missing),
+       strf("PSNR on all pixels:     network %.2f dB, linear %.2f dB, nearest %.2f dB",
+              r->psnr_db, lin_all, nn_all)});
 }
 
 int run(int argc, char** argv) {
@@ -359,7 +739,20 @@ int run(int argc, char** argv) {
   enc->add_option("input", e.in, "Input PNG (- for stdin)")->required();
   enc->add_option("-o,--output", e.out, "Output .nif (- for stdout)")->required();
   enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
-  enc->add_flag("-q,--quiet", e.quiet, "Print nothing but errors");
+  enc->add_flag("--quiet", e.quiet, "Print nothing but errors");
+  CLI::Option* o_bpp = enc->add_option("--bpp", e.bpp, "Target bits per pixel (never exceeded)")
+                           ->check(CLI::PositiveNumber);
+  CLI::Option* o_size =
+      enc->add_option("--size", e.size, "Target file size in bytes (never exceeded)")
+          ->check(CLI::PositiveNumber);
+  CLI::Option* o_psnr = enc->add_option("--psnr", e.psnr, "Target PSNR in dB (smallest file)")
+                            ->check(CLI::PositiveNumber);
+  CLI::Option* o_quality =
+      enc->add_option("-q,--quality", e.quality, "Quality preset 0..100 (bpp = 0.05 * 2^(q/25))")
+          ->check(CLI::Range(0.0, 100.0));
+  o_bpp->excludes(o_size)->excludes(o_psnr)->excludes(o_quality);
+  o_size->excludes(o_psnr)->excludes(o_quality);
+  o_psnr->excludes(o_quality);
   enc->add_flag("--json", e.json, "Print the result as one JSON object on stdout");
   enc->add_option("--arch", e.arch, "siren-pe (default), siren, siren-fourier, relu, pe, fourier");
   enc->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
@@ -394,6 +787,41 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
 
+  ApplicationArgs pa;
+  CLI::App* poi = app.add_subcommand(
+      "poisson", "Poisson reconstruction: fit a network whose derivatives match the image's");
+  poi->add_option("input", pa.inputs, "Input PNG (- for stdin)")->required()->expected(1);
+  poi->add_option("--from", pa.from, "gradient (forward differences) or laplacian (5-point)")
+      ->check(CLI::IsMember({"gradient", "laplacian"}))
+      ->capture_default_str();
+  add_fit_options(poi, pa);
+
+  ApplicationArgs ba;
+  CLI::App* ble = app.add_subcommand(
+      "blend", "Gradient-domain blending: fit one network to a field combined from A and B");
+  ble->add_option("inputs", ba.inputs, "A.png B.png (same size and channels)")
+      ->required()
+      ->expected(2);
+  ble->add_option("--rule", ba.rule, "max (larger difference per edge) or mask (B inside the mask)")
+      ->check(CLI::IsMember({"max", "mask"}));
+  ble->add_option("--mask", ba.mask, "PNG, nonzero = take B's gradient (implies --rule mask)");
+  add_fit_options(ble, ba);
+
+  ApplicationArgs ia;
+  CLI::App* inp = app.add_subcommand(
+      "inpaint", "Inpainting: fit on known pixels only, decode everywhere, compare baselines");
+  inp->add_option("input", ia.inputs, "Input PNG (- for stdin)")->required()->expected(1);
+  inp->add_option("--keep", ia.keep, "Keep N random pixels (chosen with --seed)")
+      ->each([&ia](const std::string&) { ia.keep_given = true; });
+  inp->add_option("--mask", ia.mask, "PNG, nonzero = known pixel");
+  inp->add_option("--smoothness", ia.smoothness,
+                  "Weight of a Laplacian prior at unknown points (sine archs; 0: off)")
+      ->capture_default_str();
+  inp->add_option("--nearest-png", ia.nearest_png, "Write the nearest-neighbour baseline here");
+  inp->add_option("--linear-png", ia.linear_png, "Write the linear (Delaunay) baseline here");
+  inp->add_option("--known-png", ia.known_png, "Write the known pixels (others black) here");
+  add_fit_options(inp, ia);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& h) {
@@ -409,6 +837,9 @@ int run(int argc, char** argv) {
   if (*info) return run_info(info_in, info_json);
   if (*dec) return run_decode(d);
   if (*enc) return run_encode(e);
+  if (*poi) return run_poisson(pa);
+  if (*ble) return run_blend(ba);
+  if (*inp) return run_inpaint(ia);
   return kExitUsage;
 }
 

@@ -1,0 +1,657 @@
+// Poisson reconstruction, gradient-domain blending and inpainting with
+// coordinate networks (see applications.h).  The network, its encodings and
+// the .nif packing are the encoder's (torch_net.h); this file adds losses on
+// the network's derivatives, which autograd gives through the layers and the
+// input encoding with respect to the coordinates.
+#include "codec/applications.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <thread>
+
+#include "codec/decoder.h"
+#include "codec/interpolate.h"
+#include "codec/torch_net.h"
+
+namespace nifc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
+
+std::string first_line(const std::string& s) {
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+Status check_image(const Image& image, const std::string& name) {
+  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
+      (image.bit_depth != 8 && image.bit_depth != 16) ||
+      image.samples.size() != image.pixel_count() * image.channels) {
+    return invalid_argument("invalid image " + name);
+  }
+  return Status();
+}
+
+Status check_options(const EncodeOptions& o, uint32_t channels) {
+  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
+  if (o.steps < 1) return invalid_argument("steps must be at least 1");
+  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
+  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
+  NifLimits limits;
+  limits.max_width = limits.max_height = 0xFFFFFFFFu;
+  return validate_architecture(o.arch, channels, limits);
+}
+
+Status check_sine(const Architecture& arch, const char* what) {
+  if (arch.activation != Activation::kSine) {
+    return invalid_argument(std::string(what) +
+                            " needs a sine network: the second derivatives of a ReLU network "
+                            "vanish (use --arch siren-pe, siren or siren-fourier)");
+  }
+  return Status();
+}
+
+// Picks the device, sets LibTorch's CPU threads and seeds its generator.
+StatusOr<torch::Device> set_up(const EncodeOptions& o) {
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, pick_device(o.device));
+  if (device.is_cpu()) {
+    torch::set_num_threads(o.threads > 0 ? o.threads
+                                         : std::max(1u, std::thread::hardware_concurrency()));
+  }
+  torch::manual_seed(o.seed);
+  return device;
+}
+
+// Samples scaled to [0, 1] (SPEC.md §5.1), pixels x channels, on the CPU.
+torch::Tensor unit_samples(const Image& image) {
+  std::vector<float> v(image.samples.size());
+  const float inv_max = 1.0f / static_cast<float>(image.max_value());
+  for (size_t i = 0; i < v.size(); ++i) v[i] = image.samples[i] * inv_max;
+  return torch::from_blob(v.data(), {static_cast<int64_t>(image.pixel_count()),
+                                     static_cast<int64_t>(image.channels)})
+      .clone();
+}
+
+// Per-channel normalization of SPEC.md §5.2 over the rows of `unit`.  A flat
+// channel has std 0; the floor keeps the targets finite (as the encoder does).
+struct Norm {
+  torch::Tensor mean, stddev;  // channels, CPU float
+};
+Norm norm_of(const torch::Tensor& unit) {
+  return {unit.mean(0), unit.std(0, /*unbiased=*/false).clamp_min(1.0 / 1024)};
+}
+
+// Pixel edges: pairs of 4-neighbours p < q, all x-edges (q = p + 1) row by
+// row, then all y-edges (q = p + W) row by row.
+struct Edges {
+  torch::Tensor p, q;  // int64, E
+  int64_t x_edges = 0;  // H (W - 1), the first rows
+};
+
+Edges list_edges(uint32_t w, uint32_t h) {
+  std::vector<int64_t> p, q;
+  for (uint32_t y = 0; y < h; ++y) {
+    for (uint32_t x = 0; x + 1 < w; ++x) {
+      p.push_back(int64_t{y} * w + x);
+      q.push_back(int64_t{y} * w + x + 1);
+    }
+  }
+  const int64_t x_edges = static_cast<int64_t>(p.size());
+  for (uint32_t y = 0; y + 1 < h; ++y) {
+    for (uint32_t x = 0; x < w; ++x) {
+      p.push_back(int64_t{y} * w + x);
+      q.push_back(int64_t{y + 1} * w + x);
+    }
+  }
+  const int64_t n = static_cast<int64_t>(p.size());
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  return {torch::from_blob(p.data(), {n}, i64).clone(), torch::from_blob(q.data(), {n}, i64).clone(),
+          x_edges};
+}
+
+// The target gradient as a field over the image's continuous extent, so the
+// fit can sample it at random points rather than at the edge midpoints only.
+// (At fixed grid points a network can match the differences with components
+// above the Nyquist frequency, which show in its derivatives there but not in
+// its values at the pixel centres: fitting on the grid alone reconstructs
+// nothing.)  In pixel units (pixel centres at integers), the x-difference
+// D_x[i][j] = t[i][j+1] - t[i][j] holds on the cell j <= x < j+1 (so its
+// integral from pixel j to pixel j+1 is exactly D_x[i][j]) and is interpolated
+// linearly between rows i and i+1; D_y likewise with the axes swapped.
+struct GradientField {
+  uint32_t w = 0, h = 0;
+  torch::Tensor dx, dy;  // H (W-1) x C and (H-1) W x C, on the device (a zero row if empty)
+  double x_share = 0;    // fraction of samples taken for d/dx
+};
+
+GradientField gradient_field(const Edges& e, const torch::Tensor& diff, uint32_t w, uint32_t h,
+                             const torch::Device& device) {
+  GradientField f;
+  f.w = w;
+  f.h = h;
+  const int64_t n = diff.size(0), c = diff.size(1);
+  f.dx = e.x_edges > 0 ? diff.slice(0, 0, e.x_edges) : torch::zeros({1, c});
+  f.dy = e.x_edges < n ? diff.slice(0, e.x_edges, n) : torch::zeros({1, c});
+  f.dx = f.dx.to(device);
+  f.dy = f.dy.to(device);
+  f.x_share = static_cast<double>(e.x_edges) / static_cast<double>(n);
+  return f;
+}
+
+// A batch of points with, for each, the direction of the derivative wanted
+// (d/dpixel: (2/W, 0) or (0, 2/H) in coordinate units) and its target.
+struct Batch {
+  torch::Tensor coords, dir, target;
+};
+
+torch::Tensor to_coords(const torch::Tensor& px, const torch::Tensor& py, uint32_t w, uint32_t h) {
+  return torch::stack({(2 * px + 1) / static_cast<double>(w) - 1, (2 * py + 1) / static_cast<double>(h) - 1}, 1);
+}
+
+// n points uniform over the pixel centres' extent [0, W-1] x [0, H-1], or, with
+// `border`, over the band between the outermost two rows or columns of pixel
+// centres (one of the four sides at random; needs W, H >= 3).
+Batch sample_gradient(const GradientField& f, int64_t n, bool border,
+                      const torch::Device& device) {
+  const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  const double wm = f.w - 1.0, hm = f.h - 1.0;
+  torch::Tensor px = torch::rand({n}, fo) * wm, py = torch::rand({n}, fo) * hm;
+  if (border) {
+    const torch::Tensor side = torch::randint(4, {n}, fo.dtype(torch::kLong));
+    const torch::Tensor u = torch::rand({n}, fo);
+    px = torch::where(side == 0, u, torch::where(side == 1, wm - 1 + u, px));
+    py = torch::where(side == 2, u, torch::where(side == 3, hm - 1 + u, py));
+  }
+  const torch::Tensor is_x = torch::rand({n}, fo) < f.x_share;
+  const int64_t wi = f.w, hi = f.h;
+  // d/dx: cell j along x, rows r0, r1 across.
+  const torch::Tensor j = px.floor().clamp(0, std::max<int64_t>(wi - 2, 0)).to(torch::kLong);
+  const torch::Tensor r0 = py.floor().clamp(0, std::max<int64_t>(hi - 2, 0));
+  const torch::Tensor ty = (py - r0).clamp(0, 1).unsqueeze(1);
+  const torch::Tensor r0i = r0.to(torch::kLong), r1i = (r0i + 1).clamp_max(hi - 1);
+  torch::Tensor tx = (1 - ty) * f.dx.index_select(0, (r0i * (wi - 1) + j).clamp(0, f.dx.size(0) - 1)) +
+                     ty * f.dx.index_select(0, (r1i * (wi - 1) + j).clamp(0, f.dx.size(0) - 1));
+  // d/dy: cell i along y, columns c0, c1 across.
+  const torch::Tensor i = py.floor().clamp(0, std::max<int64_t>(hi - 2, 0)).to(torch::kLong);
+  const torch::Tensor c0 = px.floor().clamp(0, std::max<int64_t>(wi - 2, 0));
+  const torch::Tensor sx = (px - c0).clamp(0, 1).unsqueeze(1);
+  const torch::Tensor c0i = c0.to(torch::kLong), c1i = (c0i + 1).clamp_max(wi - 1);
+  torch::Tensor tyv = (1 - sx) * f.dy.index_select(0, (i * wi + c0i).clamp(0, f.dy.size(0) - 1)) +
+                      sx * f.dy.index_select(0, (i * wi + c1i).clamp(0, f.dy.size(0) - 1));
+  const torch::Tensor fx = is_x.to(torch::kFloat32).unsqueeze(1);
+  Batch b;
+  b.coords = to_coords(px, py, f.w, f.h);
+  b.dir = torch::cat({fx * (2.0 / f.w), (1 - fx) * (2.0 / f.h)}, 1);
+  b.target = torch::where(is_x.unsqueeze(1), tx, tyv);
+  return b;
+}
+
+// The 5-point Laplacian as a field: bilinear between the interior pixel
+// centres, sampled uniformly over [1, W-2] x [1, H-2].  `lap` is (H-2) (W-2) x C.
+Batch sample_laplacian(const torch::Tensor& lap, uint32_t w, uint32_t h, int64_t n,
+                       const torch::Device& device) {
+  const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  const int64_t iw = w - 2, ih = h - 2;
+  const torch::Tensor qx = torch::rand({n}, fo) * (iw - 1), qy = torch::rand({n}, fo) * (ih - 1);
+  const torch::Tensor x0 = qx.floor().clamp(0, std::max<int64_t>(iw - 2, 0));
+  const torch::Tensor y0 = qy.floor().clamp(0, std::max<int64_t>(ih - 2, 0));
+  const torch::Tensor sx = (qx - x0).clamp(0, 1).unsqueeze(1), sy = (qy - y0).clamp(0, 1).unsqueeze(1);
+  const torch::Tensor x0i = x0.to(torch::kLong), y0i = y0.to(torch::kLong);
+  const torch::Tensor x1i = (x0i + 1).clamp_max(iw - 1), y1i = (y0i + 1).clamp_max(ih - 1);
+  auto at = [&](const torch::Tensor& yy, const torch::Tensor& xx) {
+    return lap.index_select(0, yy * iw + xx);
+  };
+  Batch b;
+  b.coords = to_coords(qx + 1, qy + 1, w, h);
+  b.target = (1 - sy) * ((1 - sx) * at(y0i, x0i) + sx * at(y0i, x1i)) +
+             sy * ((1 - sx) * at(y1i, x0i) + sx * at(y1i, x1i));
+  return b;
+}
+
+// The directional derivative J(coords) u of `out` (N x C, a function of
+// `coords`, N x 2) along u (N x 2), for all C outputs at once: N x C.  Two
+// reverse passes ("double backward"): g = J^T v for a dummy v, then the
+// derivative of u . g with respect to v.  The result stays differentiable with
+// respect to the parameters and to `coords`, so it can be differentiated again.
+torch::Tensor jvp(const torch::Tensor& out, const torch::Tensor& coords, const torch::Tensor& u) {
+  const torch::Tensor v = torch::zeros_like(out).requires_grad_(true);
+  const torch::Tensor g = torch::autograd::grad({out}, {coords}, {v}, /*retain_graph=*/true,
+                                                /*create_graph=*/true)[0];
+  return torch::autograd::grad({g}, {v}, {u}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+}
+
+// The network's Laplacian in pixel units, (2/W)^2 d2/dx2 + (2/H)^2 d2/dy2, N x C.
+torch::Tensor network_laplacian(const TorchNet& net, const torch::Tensor& coords, uint32_t w,
+                                uint32_t h) {
+  const torch::Tensor c = coords.detach().requires_grad_(true);
+  const torch::Tensor out = net.forward(c);
+  const torch::Tensor ones = torch::ones({c.size(0), 1}, c.options());
+  const torch::Tensor zeros = torch::zeros({c.size(0), 1}, c.options());
+  const torch::Tensor ux = torch::cat({ones * (2.0 / w), zeros}, 1);
+  const torch::Tensor uy = torch::cat({zeros, ones * (2.0 / h)}, 1);
+  return jvp(jvp(out, c, ux), c, ux) + jvp(jvp(out, c, uy), c, uy);
+}
+
+// Mean squared error of the network's d/dpixel along each point's direction.
+torch::Tensor gradient_loss(const TorchNet& net, const Batch& b) {
+  const torch::Tensor c = b.coords.detach().requires_grad_(true);
+  return torch::mse_loss(jvp(net.forward(c), c, b.dir), b.target);
+}
+
+// Points per step: batch_pixels, or as many as the image has pixels when 0.
+int64_t points_per_step(const EncodeOptions& o, uint64_t pixels) {
+  return o.batch_pixels > 0 ? o.batch_pixels : static_cast<int64_t>(pixels);
+}
+
+// Random rows of a set of `n` (all of them when batch is 0 or >= n).
+torch::Tensor batch_rows(int64_t n, int batch, const torch::Device& device) {
+  if (batch <= 0 || batch >= n) return torch::Tensor();
+  return torch::randint(n, {batch}, torch::TensorOptions().dtype(torch::kLong).device(device));
+}
+
+torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& idx) {
+  return idx.defined() ? t.index_select(0, idx) : t;
+}
+
+// Adam with the encoder's schedule (warm-up, cosine decay) on `loss_fn`.
+// `variance` turns the loss into a PSNR for the progress callback.  Returns the
+// steps run (fewer than o.steps when the time limit stopped it).
+StatusOr<int> run_adam(TorchNet& net, const EncodeOptions& o, double variance,
+                       Clock::time_point t0, const std::function<torch::Tensor()>& loss_fn) {
+  torch::optim::Adam adam(net.params, torch::optim::AdamOptions(o.lr));
+  EncodeProgress prog;
+  prog.total_steps = o.steps;
+  double ema = -1.0, last_report = 0.0;
+  int step = 0;
+  for (; step < o.steps; ++step) {
+    const double lr = scheduled_lr(o.lr, o.lr_final_ratio, o.warmup_steps, o.steps, step);
+    for (auto& group : adam.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    }
+    adam.zero_grad();
+    const torch::Tensor loss = loss_fn();
+    loss.backward();
+    adam.step();
+    const bool last = step + 1 == o.steps;
+    const double elapsed = seconds_since(t0);
+    const bool out_of_time = o.time_limit_s > 0 && elapsed >= o.time_limit_s;
+    if (o.progress && (elapsed - last_report >= 0.5 || last || out_of_time)) {
+      last_report = elapsed;
+      const double l = loss.item<double>();
+      ema = ema < 0 ? l : 0.9 * ema + 0.1 * l;
+      prog.step = step + 1;
+      prog.seconds = elapsed;
+      prog.batch_psnr_db = mse_to_psnr(ema * variance);
+      if (!o.progress(prog)) return Status(StatusCode::kCancelled, "cancelled");
+    }
+    if (out_of_time) return step + 1;
+  }
+  return step;
+}
+
+// The network's outputs at every pixel centre, pixels x channels, on the CPU.
+torch::Tensor evaluate_grid(const TorchNet& net, uint32_t w, uint32_t h,
+                            const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor coords = pixel_coords(w, h).to(device);
+  std::vector<torch::Tensor> parts;
+  for (int64_t s = 0; s < coords.size(0); s += 1 << 16) {
+    parts.push_back(net.forward(coords.slice(0, s, std::min(coords.size(0), s + (1 << 16)))));
+  }
+  return torch::cat(parts, 0).to(torch::kCPU);
+}
+
+// Adds `shift` (normalized units, per channel) to the output bias, quantizes
+// and packs the network with `norm`, and decodes the file with the plain
+// decoder.
+StatusOr<ApplicationResult> finish(TorchNet& net, const Image& like, const Norm& norm,
+                                   const torch::Tensor& shift, const EncodeOptions& o) {
+  {
+    torch::NoGradGuard no_grad;
+    net.params.back().add_(shift.to(net.params.back().device()));
+  }
+  const uint32_t ch = like.channels;
+  NifFile header;
+  header.width = like.width;
+  header.height = like.height;
+  header.channels = static_cast<uint8_t>(ch);
+  header.source_bit_depth = static_cast<uint8_t>(like.bit_depth);
+  const torch::Tensor mean = norm.mean.contiguous(), stddev = norm.stddev.contiguous();
+  header.mean.assign(mean.data_ptr<float>(), mean.data_ptr<float>() + ch);
+  header.stddev.assign(stddev.data_ptr<float>(), stddev.data_ptr<float>() + ch);
+  header.arch = o.arch;
+  header.bits = static_cast<uint8_t>(o.bits);
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, pack_net(net.params, header, o.zstd_level));
+  NIFC_ASSIGN_OR_RETURN(const NifFile parsed, parse_nif(bytes.data(), bytes.size()));
+  DecodeOptions dopt;
+  dopt.bit_depth = like.bit_depth;
+  dopt.threads = o.threads;
+  NIFC_ASSIGN_OR_RETURN(Image decoded, decode_nif(parsed, dopt));
+
+  ApplicationResult r;
+  r.file = std::move(bytes);
+  r.decoded = std::move(decoded);
+  r.psnr_db = r.missing_psnr_db = r.known_psnr_db = r.field_psnr_db = kNaN;
+  const torch::Tensor shift_samples = (shift.to(torch::kCPU) * norm.stddev).to(torch::kFloat64);
+  for (uint32_t c = 0; c < ch; ++c) {
+    r.mean.push_back(header.mean[c]);
+    r.shift.push_back(shift_samples[c].item<double>());
+  }
+  r.parameters = parameter_count(o.arch, ch);
+  return r;
+}
+
+// PSNR (peak 1) between the decoded image's differences along `e` and the
+// target differences `want` (sample units), E x C.
+double edge_field_psnr(const Image& decoded, const Edges& e, const torch::Tensor& want) {
+  const torch::Tensor d = unit_samples(decoded).to(torch::kFloat64);
+  const torch::Tensor got = d.index_select(0, e.q) - d.index_select(0, e.p);
+  return mse_to_psnr((got - want.to(torch::kFloat64)).pow(2).mean().item<double>());
+}
+
+// The 5-point Laplacian of `unit` (pixels x channels) at the interior pixels
+// `idx` of a w-wide image.
+torch::Tensor five_point_laplacian(const torch::Tensor& unit, const torch::Tensor& idx,
+                                   uint32_t w) {
+  return unit.index_select(0, idx - 1) + unit.index_select(0, idx + 1) +
+         unit.index_select(0, idx - static_cast<int64_t>(w)) +
+         unit.index_select(0, idx + static_cast<int64_t>(w)) - 4 * unit.index_select(0, idx);
+}
+
+template <typename F>
+StatusOr<ApplicationResult> guarded(F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return limit_exceeded("out of memory while fitting");
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+// ------------------------------------------------------------ Poisson ----
+
+StatusOr<ApplicationResult> poisson_impl(const Image& image, PoissonSource source,
+                                         const EncodeOptions& o) {
+  const Clock::time_point t0 = Clock::now();
+  NIFC_RETURN_IF_ERROR(check_image(image, "image"));
+  NIFC_RETURN_IF_ERROR(check_options(o, image.channels));
+  const uint32_t w = image.width, h = image.height;
+  const bool laplacian = source == PoissonSource::kLaplacian;
+  if (laplacian) {
+    NIFC_RETURN_IF_ERROR(check_sine(o.arch, "Poisson reconstruction from the Laplacian"));
+    if (w < 3 || h < 3) {
+      return invalid_argument("the image is too small for a Laplacian (at least 3x3)");
+    }
+  } else if (w * uint64_t{h} < 2) {
+    return invalid_argument("a 1x1 image has no gradient");
+  }
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+
+  const torch::Tensor unit = unit_samples(image);
+  const Norm norm = norm_of(unit);
+  const torch::Tensor t = (unit - norm.mean) / norm.stddev;  // standardised
+  const double variance = norm.stddev.pow(2).mean().item<double>();
+  TorchNet net = make_net(o.arch, image.channels, device);
+
+  const Edges edges = list_edges(w, h);
+  const torch::Tensor diff_unit = unit.index_select(0, edges.q) - unit.index_select(0, edges.p);
+  const GradientField field = gradient_field(edges, diff_unit / norm.stddev, w, h, device);
+  const int64_t batch = points_per_step(o, image.pixel_count());
+
+  torch::Tensor interior, lap_target;
+  if (laplacian) {
+    std::vector<int64_t> idx;
+    for (uint32_t y = 1; y + 1 < h; ++y) {
+      for (uint32_t x = 1; x + 1 < w; ++x) idx.push_back(int64_t{y} * w + x);
+    }
+    interior = torch::from_blob(idx.data(), {static_cast<int64_t>(idx.size())}, torch::kLong)
+                   .clone();
+    lap_target = five_point_laplacian(t, interior, w).to(device);
+  }
+
+  std::function<torch::Tensor()> loss_fn;
+  if (!laplacian) {
+    loss_fn = [&] { return gradient_loss(net, sample_gradient(field, batch, false, device)); };
+  } else {
+    // The boundary data: the gradient in the band between the outermost two
+    // rows and columns of pixel centres, a quarter batch per step.
+    loss_fn = [&] {
+      const Batch b = sample_laplacian(lap_target, w, h, batch, device);
+      return torch::mse_loss(network_laplacian(net, b.coords, w, h), b.target) +
+             gradient_loss(net, sample_gradient(field, std::max<int64_t>(1, batch / 4), true,
+                                                device));
+    };
+  }
+  NIFC_ASSIGN_OR_RETURN(const int steps, run_adam(net, o, variance, t0, loss_fn));
+  const double fit_seconds = seconds_since(t0);
+
+  // The constant: the network's mean over the pixel grid becomes 0, so the
+  // decoded image's mean is NORM's mean, the source's.
+  const torch::Tensor shift = -evaluate_grid(net, w, h, device).mean(0);
+  NIFC_ASSIGN_OR_RETURN(ApplicationResult r, finish(net, image, norm, shift, o));
+  r.psnr_db = psnr_db(image, r.decoded);
+  if (laplacian) {
+    const torch::Tensor got = five_point_laplacian(unit_samples(r.decoded), interior, w);
+    const torch::Tensor want = five_point_laplacian(unit, interior, w);
+    r.field_psnr_db = mse_to_psnr((got - want).pow(2).mean().item<double>());
+  } else {
+    r.field_psnr_db = edge_field_psnr(r.decoded, edges, diff_unit);
+  }
+  r.steps = steps;
+  r.fit_seconds = fit_seconds;
+  r.seconds = seconds_since(t0);
+  r.device = device.is_cuda() ? "cuda" : "cpu";
+  return r;
+}
+
+// -------------------------------------------------------------- blend ----
+
+StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule rule,
+                                       const std::vector<uint8_t>& mask, const EncodeOptions& o) {
+  const Clock::time_point t0 = Clock::now();
+  NIFC_RETURN_IF_ERROR(check_image(a, "A"));
+  NIFC_RETURN_IF_ERROR(check_image(b, "B"));
+  const uint32_t w = a.width, h = a.height;
+  if (b.width != w || b.height != h) {
+    return invalid_argument("A is " + std::to_string(w) + "x" + std::to_string(h) + ", B is " +
+                            std::to_string(b.width) + "x" + std::to_string(b.height) +
+                            " (the images must have the same size)");
+  }
+  if (a.channels != b.channels) {
+    return invalid_argument("A has " + std::to_string(a.channels) + " channels, B " +
+                            std::to_string(b.channels) + " (they must have the same layout)");
+  }
+  if (rule == BlendRule::kMask) {
+    NIFC_RETURN_IF_ERROR(check_mask(mask, w, h, "the mask"));
+  } else if (!mask.empty()) {
+    return invalid_argument("a mask goes with the mask rule only");
+  }
+  if (w * uint64_t{h} < 2) return invalid_argument("a 1x1 image has no gradient");
+  NIFC_RETURN_IF_ERROR(check_options(o, a.channels));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+
+  const torch::Tensor ua = unit_samples(a), ub = unit_samples(b);
+  const Norm norm = norm_of(ua);
+  const double variance = norm.stddev.pow(2).mean().item<double>();
+  const Edges edges = list_edges(w, h);
+  const torch::Tensor ga = ua.index_select(0, edges.q) - ua.index_select(0, edges.p);
+  const torch::Tensor gb = ub.index_select(0, edges.q) - ub.index_select(0, edges.p);
+  torch::Tensor take_b;  // E x 1, bool
+  if (rule == BlendRule::kMax) {
+    take_b = (gb.pow(2).sum(1, true) > ga.pow(2).sum(1, true));
+  } else {
+    std::vector<uint8_t> inside(mask.size());
+    for (size_t i = 0; i < mask.size(); ++i) inside[i] = mask[i] != 0;
+    const torch::Tensor m =
+        torch::from_blob(inside.data(), {static_cast<int64_t>(inside.size())}, torch::kUInt8)
+            .to(torch::kBool);
+    take_b = (m.index_select(0, edges.p) & m.index_select(0, edges.q)).unsqueeze(1);
+  }
+  const torch::Tensor combined = torch::where(take_b, gb, ga);  // sample units
+  const GradientField field = gradient_field(edges, combined / norm.stddev, w, h, device);
+  const int64_t batch = points_per_step(o, a.pixel_count());
+
+  TorchNet net = make_net(o.arch, a.channels, device);
+  NIFC_ASSIGN_OR_RETURN(
+      const int steps, run_adam(net, o, variance, t0, [&] {
+        return gradient_loss(net, sample_gradient(field, batch, false, device));
+      }));
+  const double fit_seconds = seconds_since(t0);
+
+  // The constant: A's mean over the border pixels outside the mask (all the
+  // border when the mask covers it).
+  std::vector<uint8_t> anchor(a.pixel_count(), 0);
+  bool any = false;
+  for (int pass = 0; pass < 2 && !any; ++pass) {
+    for (uint32_t y = 0; y < h; ++y) {
+      for (uint32_t x = 0; x < w; ++x) {
+        const size_t i = size_t{y} * w + x;
+        const bool border = x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+        const bool outside = pass == 1 || mask.empty() || mask[i] == 0;
+        anchor[i] = border && outside;
+        any = any || anchor[i];
+      }
+    }
+  }
+  std::vector<int64_t> anchor_idx;
+  for (size_t i = 0; i < anchor.size(); ++i) {
+    if (anchor[i]) anchor_idx.push_back(static_cast<int64_t>(i));
+  }
+  const torch::Tensor ai =
+      torch::from_blob(anchor_idx.data(), {static_cast<int64_t>(anchor_idx.size())}, torch::kLong);
+  const torch::Tensor ta = (ua - norm.mean) / norm.stddev;
+  const torch::Tensor out = evaluate_grid(net, w, h, device);
+  const torch::Tensor shift = ta.index_select(0, ai).mean(0) - out.index_select(0, ai).mean(0);
+  NIFC_ASSIGN_OR_RETURN(ApplicationResult r, finish(net, a, norm, shift, o));
+  if (rule == BlendRule::kMask) r.psnr_db = masked_psnr_db(a, r.decoded, mask, false);
+  r.field_psnr_db = edge_field_psnr(r.decoded, edges, combined);
+  r.steps = steps;
+  r.fit_seconds = fit_seconds;
+  r.seconds = seconds_since(t0);
+  r.device = device.is_cuda() ? "cuda" : "cpu";
+  return r;
+}
+
+// ------------------------------------------------------------ inpaint ----
+
+StatusOr<ApplicationResult> inpaint_impl(const Image& image, const std::vector<uint8_t>& known,
+                                         const EncodeOptions& o, const InpaintOptions& io) {
+  const Clock::time_point t0 = Clock::now();
+  NIFC_RETURN_IF_ERROR(check_image(image, "image"));
+  NIFC_RETURN_IF_ERROR(check_mask(known, image.width, image.height, "the mask of known pixels"));
+  NIFC_RETURN_IF_ERROR(check_options(o, image.channels));
+  if (!(io.smoothness >= 0)) return invalid_argument("smoothness must be >= 0");
+  if (io.smoothness > 0) {
+    NIFC_RETURN_IF_ERROR(check_sine(o.arch, "the smoothness prior"));
+    if (io.smoothness_points < 1) return invalid_argument("smoothness points must be >= 1");
+  }
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+  const uint32_t w = image.width, h = image.height;
+
+  std::vector<int64_t> kept;
+  for (size_t i = 0; i < known.size(); ++i) {
+    if (known[i]) kept.push_back(static_cast<int64_t>(i));
+  }
+  const torch::Tensor ki =
+      torch::from_blob(kept.data(), {static_cast<int64_t>(kept.size())}, torch::kLong).clone();
+  const torch::Tensor unit = unit_samples(image).index_select(0, ki);  // known pixels only
+  const Norm norm = norm_of(unit);
+  const double variance = norm.stddev.pow(2).mean().item<double>();
+  const torch::Tensor target = ((unit - norm.mean) / norm.stddev).to(device);
+  const torch::Tensor coords = pixel_coords(w, h).index_select(0, ki).to(device);
+
+  TorchNet net = make_net(o.arch, image.channels, device);
+  const auto fopts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  NIFC_ASSIGN_OR_RETURN(
+      const int steps, run_adam(net, o, variance, t0, [&] {
+        const torch::Tensor i = batch_rows(coords.size(0), o.batch_pixels, device);
+        torch::Tensor loss = torch::mse_loss(net.forward(rows(coords, i)), rows(target, i));
+        if (io.smoothness > 0) {
+          // Anywhere in the image's square, known or not.
+          const torch::Tensor p = torch::rand({io.smoothness_points, 2}, fopts) * 2 - 1;
+          loss = loss + io.smoothness * network_laplacian(net, p, w, h).pow(2).mean();
+        }
+        return loss;
+      }));
+  const double fit_seconds = seconds_since(t0);
+
+  NIFC_ASSIGN_OR_RETURN(ApplicationResult r,
+                        finish(net, image, norm, torch::zeros({image.channels}), o));
+  r.psnr_db = psnr_db(image, r.decoded);
+  r.missing_psnr_db = masked_psnr_db(image, r.decoded, known, false);
+  r.known_psnr_db = masked_psnr_db(image, r.decoded, known, true);
+  r.steps = steps;
+  r.fit_seconds = fit_seconds;
+  r.seconds = seconds_since(t0);
+  r.device = device.is_cuda() ? "cuda" : "cpu";
+  return r;
+}
+
+}  // namespace
+
+StatusOr<ApplicationResult> poisson_reconstruct(const Image& image, PoissonSource source,
+                                                const EncodeOptions& options) {
+  return guarded([&] { return poisson_impl(image, source, options); });
+}
+
+StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRule rule,
+                                         const std::vector<uint8_t>& mask,
+                                         const EncodeOptions& options) {
+  return guarded([&] { return blend_impl(a, b, rule, mask, options); });
+}
+
+StatusOr<ApplicationResult> inpaint_image(const Image& image, const std::vector<uint8_t>& known,
+                                          const EncodeOptions& options,
+                                          const InpaintOptions& inpaint) {
+  return guarded([&] { return inpaint_impl(image, known, options, inpaint); });
+}
+
+StatusOr<std::vector<float>> torch_gradient(const NifFile& file, const std::vector<float>& x,
+                                            const std::vector<float>& y) {
+  try {
+    if (x.size() != y.size()) return invalid_argument("x and y differ in length");
+    TorchNet net = make_net(file.arch, file.channels, torch::Device(torch::kCPU));
+    for (size_t i = 0; i < net.params.size(); ++i) {
+      const std::vector<float>& v = file.tensors.at(i);
+      net.params[i] = torch::from_blob(const_cast<float*>(v.data()), net.params[i].sizes()).clone();
+    }
+    const int64_t n = static_cast<int64_t>(x.size());
+    const torch::Tensor xs = torch::from_blob(const_cast<float*>(x.data()), {n, 1});
+    const torch::Tensor ys = torch::from_blob(const_cast<float*>(y.data()), {n, 1});
+    const torch::Tensor c = torch::cat({xs, ys}, 1).requires_grad_(true);
+    const torch::Tensor out = net.forward(c);
+    std::vector<torch::Tensor> per_channel;
+    for (int64_t k = 0; k < out.size(1); ++k) {
+      per_channel.push_back(torch::autograd::grad({out.select(1, k).sum()}, {c},
+                                                  /*grad_outputs=*/{}, /*retain_graph=*/true)[0]);
+    }
+    const torch::Tensor g = torch::stack(per_channel, 1).contiguous();  // n x C x 2
+    return std::vector<float>(g.data_ptr<float>(), g.data_ptr<float>() + g.numel());
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+const ApplicationsApi* applications_api() {
+  static const ApplicationsApi api = {&poisson_reconstruct, &blend_images, &inpaint_image};
+  return &api;
+}
+
+}  // namespace nifc

@@ -1,0 +1,74 @@
+// Fuzz target: the .nif container parser (format/) on arbitrary bytes.
+//
+// Each input is parsed as given (every refusal path, checksums included) and again with
+// its checksums repaired (the field checks behind them).  Whatever parses must be
+// self-consistent: parse_nif_header agrees with parse_nif, the tensors have the shapes of
+// the architecture, and re-serializing the weights gives a file that parses to the same
+// values.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "format/nif_format.h"
+#include "tests/fuzz/fuzz_util.h"
+
+namespace nifc::fuzz {
+namespace {
+
+void check_parsed(const NifFile& f, const uint8_t* data, size_t size) {
+  StatusOr<NifFile> h = parse_nif_header(data, size);
+  NIFC_FUZZ_CHECK(h.ok());
+  NIFC_FUZZ_CHECK(h->width == f.width && h->height == f.height && h->channels == f.channels);
+  NIFC_FUZZ_CHECK(h->bits == f.bits && h->payload_bytes == f.payload_bytes);
+  NIFC_FUZZ_CHECK(h->arch.widths == f.arch.widths);
+  NIFC_FUZZ_CHECK(h->tensors.empty());
+
+  NIFC_FUZZ_CHECK(f.width >= 1 && f.height >= 1 && f.channels >= 1 && f.channels <= 4);
+  NIFC_FUZZ_CHECK(f.mean.size() == f.channels && f.stddev.size() == f.channels);
+  const std::vector<LayerShape> shapes = layer_shapes(f.arch, f.channels);
+  NIFC_FUZZ_CHECK(f.tensors.size() == 2 * shapes.size());
+  NIFC_FUZZ_CHECK(f.steps.size() == f.tensors.size());
+  std::vector<QuantizedTensor> q(f.tensors.size());
+  bool finite = true;
+  for (size_t t = 0; t < f.tensors.size(); ++t) {
+    const LayerShape& s = shapes[t / 2];
+    NIFC_FUZZ_CHECK(f.tensors[t].size() == (t % 2 == 0 ? size_t{s.in} * s.out : s.out));
+    NIFC_FUZZ_CHECK(std::isfinite(f.steps[t]) && f.steps[t] > 0);
+    q[t].step = f.steps[t];
+    for (float v : f.tensors[t]) {
+      // value = binary32(level) * step (SPEC.md §6.2), which may overflow to infinity for a
+      // huge step (the format allows it); otherwise the division recovers the level.
+      finite = finite && std::isfinite(v);
+      q[t].levels.push_back(finite ? static_cast<int32_t>(std::lround(v / f.steps[t])) : 0);
+    }
+  }
+  if (!finite) return;
+  // The weights survive a round trip through the writer.
+  StatusOr<std::vector<uint8_t>> again = serialize_nif(f, q, 1);
+  NIFC_FUZZ_CHECK(again.ok());
+  StatusOr<NifFile> g = parse_nif(again->data(), again->size());
+  NIFC_FUZZ_CHECK(g.ok());
+  NIFC_FUZZ_CHECK(g->tensors == f.tensors);
+  NIFC_FUZZ_CHECK(g->mean == f.mean && g->stddev == f.stddev);
+}
+
+void parse_both(const uint8_t* data, size_t size) {
+  StatusOr<NifFile> f = parse_nif(data, size);
+  StatusOr<NifFile> h = parse_nif_header(data, size);
+  // The header parser checks a subset of what parse_nif checks.
+  if (f.ok()) check_parsed(f.value(), data, size);
+  if (!h.ok()) NIFC_FUZZ_CHECK(!f.ok());
+  if (!f.ok()) NIFC_FUZZ_CHECK(!f.status().message().empty());
+}
+
+}  // namespace
+}  // namespace nifc::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  nifc::fuzz::parse_both(data, size);
+  const std::vector<uint8_t> repaired = nifc::fuzz::repair_nif_checksums(data, size);
+  if (size > 0 && std::memcmp(repaired.data(), data, size) != 0) {
+    nifc::fuzz::parse_both(repaired.data(), repaired.size());
+  }
+  return 0;
+}
