@@ -1,7 +1,8 @@
 // nifc-bench-decode: how fast the torch-free decoder runs, against this
 // machine's measured multiply-add peak.
 //
-//   nifc-bench-decode FILE.nif [--width W --height H] [--threads N] [--repeat R]
+//   nifc-bench-decode FILE.nif [--width W --height H] [--region X,Y,W,H]
+//                     [--supersample S] [--threads N] [--repeat R]
 //
 // Decodes FILE R times (after one warm-up) and reports the best time, the
 // megapixels per second, the achieved GFLOP/s counting 2 * macs_per_point()
@@ -181,7 +182,8 @@ Peak measure_peak(internal::Isa isa, int threads, int runs) {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "nifc-bench-decode: %s\n"
-               "usage: nifc-bench-decode FILE.nif [--width W --height H] [--threads N] "
+               "usage: nifc-bench-decode FILE.nif [--width W --height H] [--region X,Y,W,H] "
+               "[--supersample S] [--threads N] "
                "[--repeat R]\n",
                msg);
   return 2;
@@ -197,7 +199,8 @@ bool parse_uint(const char* s, uint32_t max, uint32_t* out) {
 
 int run(int argc, char** argv) {
   std::string path;
-  uint32_t width = 0, height = 0, threads = 0, repeat = 5;
+  uint32_t width = 0, height = 0, threads = 0, repeat = 5, supersample = 1;
+  uint32_t region[4] = {0, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](uint32_t max, uint32_t* out) {
@@ -210,6 +213,14 @@ int run(int argc, char** argv) {
       if (!value(1u << 24, &width)) return usage("--width takes a number");
     } else if (a == "--height") {
       if (!value(1u << 24, &height)) return usage("--height takes a number");
+    } else if (a == "--region") {
+      // X,Y,W,H of the output grid
+      if (i + 1 >= argc || std::sscanf(argv[++i], "%u,%u,%u,%u", &region[0], &region[1], &region[2],
+                                       &region[3]) != 4) {
+        return usage("--region takes X,Y,W,H");
+      }
+    } else if (a == "--supersample") {
+      if (!value(16, &supersample) || supersample == 0) return usage("--supersample takes 1..16");
     } else if (a == "--threads") {
       if (!value(4096, &threads)) return usage("--threads takes a number");
     } else if (a == "--repeat") {
@@ -247,6 +258,11 @@ int run(int argc, char** argv) {
   o.width = width;
   o.height = height;
   o.threads = static_cast<int>(threads);
+  o.region_x = region[0];
+  o.region_y = region[1];
+  o.region_width = region[2];
+  o.region_height = region[3];
+  o.supersample = supersample;
   const int used_threads = threads > 0
                                ? static_cast<int>(threads)
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -271,7 +287,8 @@ int run(int argc, char** argv) {
   const internal::Isa isa = internal::best_isa();
   const Peak peak_run = measure_peak(isa, used_threads, 3);
   const double peak = peak_run.gflops;
-  const double flops = 2.0 * static_cast<double>(net->macs_per_point()) * pixels;
+  const double flops =
+      2.0 * static_cast<double>(net->macs_per_point()) * pixels * supersample * supersample;
   const double gflops = flops / (best_ms * 1e-3) * 1e-9;
   // Per CPU-second: on a machine shared with other jobs the wall-clock
   // figures drop with the share of the cores this process got; these do not.
