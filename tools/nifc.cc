@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -313,6 +314,11 @@ int run_encode(EncodeArgs& a) {
   if (!bytes.ok()) return fail(a.in, bytes.status());
   StatusOr<Image> img = read_png(bytes->data(), bytes->size(), a.in);
   if (!img.ok()) return fail(a.in, img.status());
+  if (a.opt.arch.encoding == Encoding::kPositional && a.pe_levels == 0) {
+    // The preset's L, unless the image is too small for it (see max_useful_pe_levels).
+    a.opt.arch.pe_levels = static_cast<uint8_t>(
+        std::min<int>(a.opt.arch.pe_levels, max_useful_pe_levels(img->width, img->height)));
+  }
 
   const bool show_progress = !a.quiet && stderr_is_terminal();
   if (show_progress) {
