@@ -320,7 +320,9 @@ StatusOr<ApplicationResult> finish(TorchNet& net, const Image& like, const Norm&
                                    const torch::Tensor& shift, const EncodeOptions& o) {
   {
     torch::NoGradGuard no_grad;
-    net.params.back().add_(shift.to(net.params.back().device()));
+    // The output bias b_N (grid latents, if any, follow it: SPEC.md §6.2).
+    torch::Tensor& bias = net.params[2 * net.layer_count() - 1];
+    bias.add_(shift.to(bias.device()));
   }
   const uint32_t ch = like.channels;
   NifFile header;

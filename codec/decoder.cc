@@ -357,6 +357,11 @@ struct NetworkImpl {
   std::vector<PackedLayer> layers;
   std::vector<float> fourier;  // m x 2
   std::vector<float> mean, stddev;
+  // Grid (SPEC.md §6.4): per level, grid_channels x height x width latents, and
+  // the offset of each level's row line in Scratch::row_grid.
+  std::vector<std::vector<float>> grid;
+  std::vector<size_t> grid_line_offset;
+  size_t grid_line_doubles = 0;
 };
 
 }  // namespace internal
@@ -433,7 +438,40 @@ struct Scratch {
   FloatBuffer out;                       // channels x group_points
   std::vector<float> row_values;         // per-row encoding values
   std::vector<double> row_cos, row_sin;  // Fourier: per-row cos, sin
+  std::vector<double> row_grid;          // grid: per level and channel, a row interpolated in y
 };
+
+// SPEC.md §6.4: the two grid samples along one axis of n samples that
+// coordinate v in [-1, 1] falls between, and the weight of the second.
+// Samples sit at (2a + 1) / n - 1 (like pixel centres); beyond the outer ones
+// the coordinate clamps to the edge.  NaN maps to the first sample.
+struct GridTap {
+  uint32_t i0 = 0, i1 = 0;
+  double t = 0.0;
+};
+GridTap grid_tap(float v, uint32_t n) {
+  double u = (static_cast<double>(v) + 1.0) * 0.5 * n - 0.5;
+  if (!(u > 0.0)) u = 0.0;  // NaN too
+  const double top = static_cast<double>(n - 1);
+  if (u > top) u = top;
+  GridTap tap;
+  tap.i0 = static_cast<uint32_t>(u);  // u >= 0: truncation is floor
+  tap.i1 = std::min(tap.i0 + 1, n - 1);
+  tap.t = u - tap.i0;
+  return tap;
+}
+
+// SPEC.md §6.4: level k, channel c at taps (tx, ty): interpolated along y
+// first, then along x, in binary64.
+double grid_value(const float* g, uint32_t w, uint32_t h, uint32_t c, const GridTap& tx,
+                  const GridTap& ty) {
+  const float* plane = g + static_cast<size_t>(c) * h * w;
+  const float* r0 = plane + static_cast<size_t>(ty.i0) * w;
+  const float* r1 = plane + static_cast<size_t>(ty.i1) * w;
+  const double a = (1.0 - ty.t) * r0[tx.i0] + ty.t * r1[tx.i0];
+  const double b = (1.0 - ty.t) * r0[tx.i1] + ty.t * r1[tx.i1];
+  return (1.0 - tx.t) * a + tx.t * b;
+}
 
 // SPEC.md §6.1 for one point, straight from the definition: feature j goes to
 // f[j * stride].
@@ -471,6 +509,18 @@ void point_features(const NetworkImpl& net, float x, float y, float* f, size_t s
       }
       break;
     }
+    case Encoding::kGrid: {
+      const uint32_t ch = a.grid_channels;
+      for (size_t k = 0; k < a.grid_levels.size(); ++k) {
+        const GridLevel& lv = a.grid_levels[k];
+        const GridTap tx = grid_tap(x, lv.width), ty = grid_tap(y, lv.height);
+        for (uint32_t c = 0; c < ch; ++c) {
+          f[stride * (k * ch + c)] =
+              static_cast<float>(grid_value(net.grid[k].data(), lv.width, lv.height, c, tx, ty));
+        }
+      }
+      break;
+    }
   }
 }
 
@@ -487,7 +537,9 @@ class RowEvaluator {
         padded_(round_up(std::max<size_t>(n, 1), net.kernel.group_points)),
         table_(table_floats(net, padded_)),
         fourier_table_(net.arch.encoding == Encoding::kFourier ? 2 * padded_ * net.arch.ff_features
-                                                               : 0) {
+                                                               : 0),
+        grid_taps_(net.arch.encoding == Encoding::kGrid ? padded_ * net.arch.grid_levels.size()
+                                                        : 0) {
     const Architecture& a = net.arch;
     if (a.encoding == Encoding::kNone) {
       src_ = {0, -1};
@@ -510,6 +562,7 @@ class RowEvaluator {
   // Bytes of table per column, for choosing column chunks.
   static size_t table_bytes_per_column(const NetworkImpl& net) {
     if (net.arch.encoding == Encoding::kFourier) return 2 * sizeof(double) * net.arch.ff_features;
+    if (net.arch.encoding == Encoding::kGrid) return sizeof(GridTap) * net.arch.grid_levels.size();
     return table_floats(net, 1) * sizeof(float);
   }
 
@@ -550,6 +603,11 @@ class RowEvaluator {
           }
           break;
         }
+        case Encoding::kGrid:
+          for (size_t k = 0; k < a.grid_levels.size(); ++k) {
+            grid_taps_[padded_ * k + c] = grid_tap(x, a.grid_levels[k].width);
+          }
+          break;
       }
     }
   }
@@ -583,6 +641,8 @@ class RowEvaluator {
         return columns * ((a.pe_include_input ? 1 : 0) + 2 * size_t{a.pe_levels});
       case Encoding::kFourier:
         return 0;  // fourier_table_
+      case Encoding::kGrid:
+        return 0;  // grid_taps_
     }
     return columns;
   }
@@ -614,6 +674,26 @@ class RowEvaluator {
         }
         break;
       }
+      case Encoding::kGrid: {
+        // SPEC.md §6.4, the y step of grid_value() for whole rows of each level.
+        s.row_grid.resize(net_.grid_line_doubles);
+        for (size_t k = 0; k < a.grid_levels.size(); ++k) {
+          const GridLevel& lv = a.grid_levels[k];
+          const GridTap ty = grid_tap(y, lv.height);
+          double* line = s.row_grid.data() + net_.grid_line_offset[k];
+          for (uint32_t c = 0; c < a.grid_channels; ++c) {
+            const float* plane =
+                net_.grid[k].data() + static_cast<size_t>(c) * lv.height * lv.width;
+            const float* r0 = plane + static_cast<size_t>(ty.i0) * lv.width;
+            const float* r1 = plane + static_cast<size_t>(ty.i1) * lv.width;
+            double* dst = line + static_cast<size_t>(c) * lv.width;
+            for (uint32_t i = 0; i < lv.width; ++i) {
+              dst[i] = (1.0 - ty.t) * r0[i] + ty.t * r1[i];
+            }
+          }
+        }
+        break;
+      }
     }
   }
 
@@ -638,6 +718,24 @@ class RowEvaluator {
       }
       return;
     }
+    if (net_.arch.encoding == Encoding::kGrid) {
+      const Architecture& a = net_.arch;
+      const uint32_t ch = a.grid_channels;
+      for (size_t k = 0; k < a.grid_levels.size(); ++k) {
+        const uint32_t w = a.grid_levels[k].width;
+        const GridTap* taps = grid_taps_.data() + padded_ * k + g0;
+        const double* line = s.row_grid.data() + net_.grid_line_offset[k];
+        for (uint32_t c = 0; c < ch; ++c) {
+          const double* lc = line + static_cast<size_t>(c) * w;
+          float* dst = f + g * (k * ch + c);
+          for (size_t p = 0; p < g; ++p) {
+            const GridTap& tx = taps[p];
+            dst[p] = static_cast<float>((1.0 - tx.t) * lc[tx.i0] + tx.t * lc[tx.i1]);
+          }
+        }
+      }
+      return;
+    }
     for (size_t j = 0; j < src_.size(); ++j) {
       float* dst = f + g * j;
       if (src_[j] >= 0) {
@@ -654,6 +752,7 @@ class RowEvaluator {
   size_t padded_;
   FloatBuffer table_;                  // x features (positional, none)
   std::vector<double> fourier_table_;  // cos(a_x), sin(a_x) (Fourier)
+  std::vector<GridTap> grid_taps_;     // per level, per column (grid)
   // Positional and none: per input feature, >= 0 a row of the x table,
   // < 0 the row value -1 - src.
   std::vector<int32_t> src_;
@@ -699,8 +798,20 @@ StatusOr<Network> create_network(const NifFile& file, Isa isa) {
   }
   if (file.arch.encoding == Encoding::kFourier) impl->fourier = fourier_matrix(file.arch);
   const std::vector<LayerShape> shapes = layer_shapes(file.arch, file.channels);
-  if (file.tensors.size() != 2 * shapes.size()) {
+  const std::vector<uint64_t> sizes = tensor_sizes(file.arch, file.channels);
+  if (file.tensors.size() != sizes.size()) {
     return invalid_argument("file holds no weights (header only?)");
+  }
+  if (file.arch.encoding == Encoding::kGrid) {
+    for (size_t k = 0; k < file.arch.grid_levels.size(); ++k) {
+      const std::vector<float>& g = file.tensors[2 * shapes.size() + k];
+      if (g.size() != sizes[2 * shapes.size() + k]) {
+        return invalid_argument("latent grid size does not match the architecture");
+      }
+      impl->grid.push_back(g);
+      impl->grid_line_offset.push_back(impl->grid_line_doubles);
+      impl->grid_line_doubles += size_t{file.arch.grid_levels[k].width} * file.arch.grid_channels;
+    }
   }
   Network net;
   for (size_t l = 0; l < shapes.size(); ++l) {
@@ -718,9 +829,9 @@ StatusOr<Network> create_network(const NifFile& file, Isa isa) {
     const double scale =
         act == Act::kSine ? (l == 0 ? file.arch.omega0 : file.arch.omega) / kPi : 1.0;
     // Inputs: sine outputs and sin/cos features are within [-1, 1]; raw
-    // coordinates are not bounded (Network::evaluate takes any point).
+    // coordinates and grid latents are not bounded (Network::evaluate takes any point).
     const bool raw_coordinates =
-        file.arch.encoding == Encoding::kNone ||
+        file.arch.encoding == Encoding::kNone || file.arch.encoding == Encoding::kGrid ||
         (file.arch.encoding == Encoding::kPositional && file.arch.pe_include_input);
     const double input_bound =
         l == 0 && raw_coordinates ? std::numeric_limits<double>::infinity() : 1.0;

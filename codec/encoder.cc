@@ -133,7 +133,22 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   const double variance = stddev.pow(2).mean().item<double>();
   const torch::Tensor stddev_dev = stddev.to(device);
   TorchNet net = make_net(o.arch, ch, device);
-  auto adam = std::make_unique<torch::optim::Adam>(net.params, torch::optim::AdamOptions(o.lr));
+  const bool grid = o.arch.encoding == Encoding::kGrid;
+  const size_t mlp_params = 2 * net.layer_count();
+  // The MLP and (grid) the latents are two parameter groups with their own rates.
+  auto make_adam = [&](double lr) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(
+        std::vector<torch::Tensor>(net.params.begin(), net.params.begin() + mlp_params),
+        std::make_unique<torch::optim::AdamOptions>(lr));
+    if (grid) {
+      groups.emplace_back(
+          std::vector<torch::Tensor>(net.params.begin() + mlp_params, net.params.end()),
+          std::make_unique<torch::optim::AdamOptions>(lr * o.grid_lr_ratio));
+    }
+    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(lr));
+  };
+  auto adam = make_adam(o.lr);
   // Halved each time the fit diverges (see below).
   double lr_scale = 1.0;
   const bool full_batch = o.batch_pixels <= 0 || o.batch_pixels >= n;
@@ -157,8 +172,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     // Warm-up, then cosine decay to lr * lr_final_ratio.
     const double lr =
         lr_scale * scheduled_lr(o.lr, o.lr_final_ratio, o.warmup_steps, o.steps, step);
-    for (auto& group : adam->param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    for (size_t gi = 0; gi < adam->param_groups().size(); ++gi) {
+      static_cast<torch::optim::AdamOptions&>(adam->param_groups()[gi].options())
+          .lr(gi == 0 ? lr : lr * o.grid_lr_ratio);
     }
     torch::Tensor c = coords, t = target;
     if (!full_batch) {
@@ -167,8 +183,19 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       t = target.index_select(0, idx);
     }
     adam->zero_grad();
-    const torch::Tensor loss = torch::mse_loss(net.forward(c), t);
-    loss.backward();
+    net.latent_noise = grid ? kLatentStep : 0.0;
+    torch::Tensor loss = torch::mse_loss(net.forward(c), t);
+    net.latent_noise = 0.0;
+    torch::Tensor objective = loss;
+    if (grid && o.grid_lambda > 0) {
+      // Estimated latent bits per pixel (a Laplacian-ish code length proxy).
+      torch::Tensor bits = torch::zeros({}, loss.options());
+      for (size_t k = mlp_params; k < net.params.size(); ++k) {
+        bits = bits + torch::log2(1.0 + net.params[k].abs() / kLatentStep).sum();
+      }
+      objective = loss + o.grid_lambda * bits / static_cast<double>(n);
+    }
+    objective.backward();
     adam->step();
 
     const bool last = step + 1 == o.steps;
@@ -184,8 +211,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
         // best weights with fresh optimizer moments and half the learning rate.
         torch::NoGradGuard no_grad;
         for (size_t i = 0; i < best.size(); ++i) net.params[i].copy_(best[i]);
-        adam = std::make_unique<torch::optim::Adam>(net.params,
-                                                    torch::optim::AdamOptions(o.lr * lr_scale));
+        adam = make_adam(o.lr * lr_scale);
         lr_scale *= 0.5;
       } else {
         keep_if_best(mse);
@@ -222,6 +248,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   header.arch = o.arch;
   header.bits = static_cast<uint8_t>(o.bits);
   NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, pack_net(best, header, o.zstd_level));
+  (void)mlp_params;
   std::vector<std::vector<float>> float_tensors;
   for (const torch::Tensor& p : best) {
     const torch::Tensor cpu = p.detach().to(torch::kCPU).contiguous().reshape({-1});

@@ -40,6 +40,13 @@ struct EncodeOptions {
   int threads = 0;               // CPU threads for LibTorch (0: all hardware threads)
   uint64_t seed = 1;             // initialization and batch sampling
   int zstd_level = 19;
+  // Grid encodings (SPEC.md §6.4).  Latents train with additive uniform noise
+  // of width kLatentStep (the quantization step they are packed with), a
+  // learning rate grid_lr_ratio times the network's, and a rate penalty of
+  // grid_lambda (normalized MSE per bit per pixel) on the estimated latent bits,
+  // sum log2(1 + |latent| / step) / pixels.
+  double grid_lambda = 0.04;
+  double grid_lr_ratio = 10.0;
   // Host memory the encode may use.  encode_image estimates its peak (pixel targets and
   // coordinates, the training batch's activations, a full-image evaluation chunk) and
   // refuses a larger job with kLimit instead of being killed mid-fit.  The nifc CLI passes
@@ -94,12 +101,16 @@ inline int max_useful_pe_levels(uint32_t width, uint32_t height) {
 // True when LibTorch can use CUDA here.
 bool cuda_available();
 
+// The quantization step of grid latents: the encoder trains them with noise of
+// this width and packs them with it (rate control scales it).
+constexpr float kLatentStep = 1.0f;
+
 // The encoder as a run-time plugin (libnifc_encoder.so).  Loading LibTorch
 // costs about half a second per process, so the nifc CLI loads it with
 // dlopen() only for the commands that fit networks; decode and info never
 // pay for it.  The plugin and its host must be built from the same sources
 // (C++ types cross this boundary); abi_version guards against mixing builds.
-constexpr uint32_t kEncoderAbiVersion = 2;
+constexpr uint32_t kEncoderAbiVersion = 3;
 struct ApplicationsApi;  // codec/applications.h
 struct RateTarget;       // codec/rate_control.h
 struct EncoderApi {

@@ -109,28 +109,43 @@ uint16_t width_for_bytes(const Architecture& arch, uint32_t channels, uint64_t b
 StatusOr<std::vector<uint8_t>> pack_scaled(const NifFile& header,
                                            const std::vector<std::vector<float>>& tensors,
                                            double scale, int zstd_level) {
-  // Step of each tensor: scale times its 8-bit max-abs step.  The bit width is
-  // the smallest that holds every tensor's largest level, so no weight clips.
-  const double levels = std::ceil(127.0 / scale);
+  // Step of each tensor: scale times its 8-bit max-abs step; for grid latents
+  // (SPEC.md §6.4) scale times kLatentStep, the step they were trained for,
+  // while the small MLP keeps its 8-bit steps.  The bit width is the smallest
+  // that holds every tensor's largest level, so nothing clips (up to 16 bits).
+  const bool grid = header.arch.encoding == Encoding::kGrid;
+  const size_t mlp_tensors = 2 * (header.arch.widths.size() + 1);
+  std::vector<QuantizedTensor> q;
+  q.reserve(tensors.size());
+  double max_level = 1.0;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    const std::vector<float>& v = tensors[t];
+    QuantizedTensor qt;
+    float max_abs = 0.0f;
+    for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
+    if (grid && t >= mlp_tensors) {
+      qt.step = static_cast<float>(kLatentStep * scale);
+    } else {
+      const double s = grid ? 1.0 : scale;
+      qt.step = max_abs > 0 ? static_cast<float>(max_abs * s / 127.0) : 1.0f;
+    }
+    if (!(qt.step > 0) || !std::isfinite(qt.step)) qt.step = 1.0f;
+    max_level = std::max(max_level, static_cast<double>(std::round(max_abs / qt.step)));
+    q.push_back(std::move(qt));
+  }
   int bits = 2;
-  while (bits < 16 && (1 << (bits - 1)) - 1 < levels) ++bits;
+  while (bits < 16 && (1 << (bits - 1)) - 1 < max_level) ++bits;
   NifFile h = header;
   h.bits = static_cast<uint8_t>(bits);
   const double top = (1 << (bits - 1)) - 1;
-  std::vector<QuantizedTensor> q;
-  q.reserve(tensors.size());
-  for (const std::vector<float>& t : tensors) {
-    QuantizedTensor qt;
-    float max_abs = 0.0f;
-    for (float v : t) max_abs = std::max(max_abs, std::fabs(v));
-    qt.step = max_abs > 0 ? static_cast<float>(max_abs * scale / 127.0) : 1.0f;
-    if (!(qt.step > 0) || !std::isfinite(qt.step)) qt.step = 1.0f;
-    qt.levels.resize(t.size());
-    for (size_t i = 0; i < t.size(); ++i) {
-      const double level = std::round(t[i] / qt.step);
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    const std::vector<float>& v = tensors[t];
+    QuantizedTensor& qt = q[t];
+    qt.levels.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double level = std::round(v[i] / qt.step);
       qt.levels[i] = static_cast<int32_t>(std::clamp(level, -top, top));
     }
-    q.push_back(std::move(qt));
   }
   return serialize_nif(h, q, zstd_level);
 }
@@ -147,6 +162,17 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
     if (target.bytes < kOverheadBytes + 64) {
       return invalid_argument("size target of " + std::to_string(target.bytes) +
                               " bytes is too small for any network");
+    }
+    if (o.arch.encoding == Encoding::kGrid) {
+      // The latents dominate the rate; the architecture stays, the rate
+      // penalty follows the target (about the slope of the RD curve, in
+      // normalized MSE per bpp, near 0.25-0.5 bpp), then the step search lands
+      // on the size.  One fit.
+      const double bpp = 8.0 * static_cast<double>(target.bytes) / image.pixel_count();
+      o.grid_lambda = 0.015 / std::max(bpp, 0.02);
+      NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
+      NIFC_ASSIGN_OR_RETURN(Candidate c, fit_size(r, target.bytes, zstd));
+      return finish(std::move(r), std::move(c), image, t0);
     }
     uint64_t plan = target.bytes;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -175,8 +201,15 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
   uint64_t plan = bytes_for_bpp(bpp_for_quality(50), image.pixel_count());
   Status last_error = internal_error("no fit");
   for (int attempt = 0; attempt < 3; ++attempt) {
-    o.arch.widths.assign(options.arch.widths.size(),
-                         width_for_bytes(o.arch, image.channels, plan, o.bits));
+    if (o.arch.encoding == Encoding::kGrid) {
+      // Finer latents for higher targets: the rate penalty halves per 3 dB
+      // (about one doubling of bpp) above the default's ~0.2 bpp / 25 dB.
+      o.grid_lambda =
+          0.075 * std::pow(2.0, -(target.psnr_db - 25.0) / 3.0) / std::pow(2.0, attempt);
+    } else {
+      o.arch.widths.assign(options.arch.widths.size(),
+                           width_for_bytes(o.arch, image.channels, plan, o.bits));
+    }
     NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
     StatusOr<Candidate> c = fit_psnr(r, image, target.psnr_db, zstd);
     if (c.ok()) return finish(std::move(r), std::move(c.value()), image, t0);

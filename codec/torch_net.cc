@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "codec/encoder.h"
+
 namespace nifc {
 
 torch::Tensor TorchNet::encode(const torch::Tensor& coords) const {
@@ -28,13 +30,32 @@ torch::Tensor TorchNet::encode(const torch::Tensor& coords) const {
       f = torch::cat({torch::cos(a), torch::sin(a)}, 1);
       break;
     }
+    case Encoding::kGrid: {
+      // SPEC.md §6.4: grid_sample with align_corners=false puts sample a of n at
+      // (2a + 1) / n - 1, and border padding clamps to the outer samples: the
+      // spec's bilinear interpolation.  Float32 (the decoder uses binary64;
+      // they agree to ~1e-7 relative).
+      const int64_t n = coords.size(0);
+      const torch::Tensor g = coords.to(torch::kFloat32).reshape({1, 1, n, 2});
+      std::vector<torch::Tensor> levels;
+      for (size_t k = 0; k < arch.grid_levels.size(); ++k) {
+        torch::Tensor lat = params[2 * layer_count() + k];
+        if (latent_noise > 0.0) {
+          lat = lat + (torch::rand_like(lat) - 0.5) * latent_noise;
+        }
+        // bilinear (0), border (1), align_corners false
+        const torch::Tensor s = torch::grid_sampler(lat, g, 0, 1, false);  // 1 x C x 1 x n
+        levels.push_back(s.reshape({arch.grid_channels, n}).t());
+      }
+      return torch::cat(levels, 1);
+    }
   }
   return f.to(torch::kFloat32);
 }
 
 torch::Tensor TorchNet::forward(const torch::Tensor& coords) const {
   torch::Tensor h = encode(coords);
-  const size_t layers = params.size() / 2;
+  const size_t layers = layer_count();
   for (size_t l = 0; l < layers; ++l) {
     h = torch::addmm(params[2 * l + 1], h, params[2 * l].t());
     if (l + 1 == layers) break;
@@ -68,6 +89,16 @@ TorchNet make_net(const Architecture& arch, uint32_t channels, const torch::Devi
     torch::Tensor b = torch::empty({shapes[l].out}, opts).uniform_(-b_bound, b_bound);
     net.params.push_back(w.to(device).requires_grad_(true));
     net.params.push_back(b.to(device).requires_grad_(true));
+  }
+  if (arch.encoding == Encoding::kGrid) {
+    // Latents start at zero (Cool-chic): the MLP's first layer sees no signal
+    // until the latents grow where the image needs them.
+    for (const GridLevel& g : arch.grid_levels) {
+      torch::Tensor lat = torch::zeros(
+          {1, arch.grid_channels, static_cast<int64_t>(g.height), static_cast<int64_t>(g.width)},
+          opts);
+      net.params.push_back(lat.to(device).requires_grad_(true));
+    }
   }
   if (arch.encoding == Encoding::kFourier) {
     const std::vector<float> b = fourier_matrix(arch);
@@ -114,10 +145,20 @@ double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps
 StatusOr<std::vector<uint8_t>> pack_net(const std::vector<torch::Tensor>& params,
                                         const NifFile& header, int zstd_level) {
   std::vector<QuantizedTensor> q;
-  for (const torch::Tensor& p : params) {
-    const torch::Tensor cpu = p.detach().to(torch::kCPU).contiguous().reshape({-1});
+  const size_t mlp_params = 2 * (header.arch.widths.size() + 1);
+  for (size_t t = 0; t < params.size(); ++t) {
+    const torch::Tensor cpu = params[t].detach().to(torch::kCPU).contiguous().reshape({-1});
     std::vector<float> v(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
-    q.push_back(quantize_tensor(v, header.bits));
+    QuantizedTensor qt = quantize_tensor(v, header.bits);
+    // Grid latents (SPEC.md §6.4) were trained for the fixed step kLatentStep;
+    // keep it unless their range does not fit the bit width.
+    if (t >= mlp_params && qt.step <= kLatentStep) {
+      qt.step = kLatentStep;
+      for (size_t i = 0; i < v.size(); ++i) {
+        qt.levels[i] = static_cast<int32_t>(std::lround(v[i] / kLatentStep));
+      }
+    }
+    q.push_back(std::move(qt));
   }
   return serialize_nif(header, q, zstd_level);
 }

@@ -17,8 +17,15 @@ namespace nifc {
 
 struct TorchNet {
   Architecture arch;
-  std::vector<torch::Tensor> params;  // W0, b0, W1, b1, ... (SPEC.md §6.2 order)
-  torch::Tensor fourier;              // m x 2 (kFourier only), double
+  // W0, b0, W1, b1, ..., then (kGrid) one 1 x C x H x W latent tensor per level
+  // (SPEC.md §6.2 order).
+  std::vector<torch::Tensor> params;
+  torch::Tensor fourier;  // m x 2 (kFourier only), double
+  // kGrid, training only: when > 0, latents get additive uniform noise
+  // U(-latent_noise/2, latent_noise/2) in encode() (quantization proxy).
+  double latent_noise = 0.0;
+
+  size_t layer_count() const { return arch.widths.size() + 1; }
 
   // SPEC.md §6.1, computed in double so it matches the decoder's features.
   // Differentiable with respect to `coords` (N x 2).

@@ -21,6 +21,11 @@ constexpr size_t kHeadBytes = 12;
 constexpr size_t kNormBytesPerChannel = 8;
 constexpr size_t kNetwFixedBytes = 28;
 constexpr size_t kWgtsFixedBytes = 4;
+constexpr size_t kGridFixedBytes = 4;
+constexpr size_t kGridBytesPerLevel = 8;
+constexpr uint32_t kMaxGridLevels = 16;
+constexpr uint32_t kMaxGridChannels = 16;
+constexpr uint32_t kMaxGridSide = 65536;
 constexpr uint8_t kCompressionZstd = 1;
 
 // ---- little-endian helpers ------------------------------------------------
@@ -183,6 +188,22 @@ Status validate_architecture(const Architecture& a, uint32_t channels, const Nif
       }
       if (!finite_positive(a.ff_sigma)) return corrupt("invalid Fourier feature scale");
       break;
+    case Encoding::kGrid:
+      // SPEC.md §6.4
+      if (a.grid_channels < 1 || a.grid_channels > kMaxGridChannels) {
+        return corrupt("grid channel count " + std::to_string(a.grid_channels) + " outside 1..16");
+      }
+      if (a.grid_levels.empty() || a.grid_levels.size() > kMaxGridLevels) {
+        return corrupt("grid level count " + std::to_string(a.grid_levels.size()) +
+                       " outside 1..16");
+      }
+      for (const GridLevel& g : a.grid_levels) {
+        if (g.width < 1 || g.height < 1 || g.width > kMaxGridSide || g.height > kMaxGridSide) {
+          return corrupt("grid level of " + std::to_string(g.width) + "x" +
+                         std::to_string(g.height) + " outside 1..65536");
+        }
+      }
+      break;
     default:
       return unsupported("unknown input encoding " + std::to_string(static_cast<int>(a.encoding)));
   }
@@ -221,6 +242,25 @@ Status parse_netw(const Section& s, const NifLimits& limits, NifFile* f) {
 
 uint32_t max_level(int bits) { return (1u << (bits - 1)) - 1u; }
 
+// SPEC.md §6.4: the geometry of the latent grid.
+Status parse_grid(const Section& s, NifFile* f) {
+  if (s.size < kGridFixedBytes) return corrupt("section GRID too short");
+  const uint32_t levels = s.data[0];
+  Architecture& a = f->arch;
+  a.grid_channels = s.data[1];
+  if (load_u16(s.data + 2) != 0) return corrupt("reserved GRID field set");
+  if (levels < 1 || levels > kMaxGridLevels) {
+    return corrupt("grid level count " + std::to_string(levels) + " outside 1..16");
+  }
+  NIFC_RETURN_IF_ERROR(check_section_size(s, kGridFixedBytes + kGridBytesPerLevel * levels, *f));
+  a.grid_levels.resize(levels);
+  for (uint32_t k = 0; k < levels; ++k) {
+    a.grid_levels[k].width = load_u32(s.data + kGridFixedBytes + kGridBytesPerLevel * k);
+    a.grid_levels[k].height = load_u32(s.data + kGridFixedBytes + kGridBytesPerLevel * k + 4);
+  }
+  return Status();
+}
+
 Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   if (s.size < kWgtsFixedBytes) return corrupt("section WGTS too short");
   f->bits = s.data[0];
@@ -236,8 +276,8 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
 
   // SPEC.md §6.2: the decompressed size follows from the architecture, so it
   // is known, and bounded by the limits, before anything is allocated.
-  const std::vector<LayerShape> shapes = layer_shapes(f->arch, f->channels);
-  const uint64_t tensors = 2 * shapes.size();
+  const std::vector<uint64_t> sizes = tensor_sizes(f->arch, f->channels);
+  const uint64_t tensors = sizes.size();
   const uint64_t params = parameter_count(f->arch, f->channels);
   const uint64_t planes = f->bits > 8 ? 2 : 1;
   const uint64_t expected = 4 * tensors + planes * params;
@@ -265,8 +305,7 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   f->tensors.resize(tensors);
   uint64_t index = 0;
   for (uint64_t t = 0; t < tensors; ++t) {
-    const LayerShape& shape = shapes[t / 2];
-    const uint64_t count = (t % 2 == 0) ? uint64_t{shape.in} * shape.out : shape.out;
+    const uint64_t count = sizes[t];
     std::vector<float>& values = f->tensors[t];
     values.resize(count);
     for (uint64_t i = 0; i < count; ++i, ++index) {
@@ -331,12 +370,14 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
   const Section* norm = nullptr;
   const Section* netw = nullptr;
   const Section* wgts = nullptr;
+  const Section* grid = nullptr;
   for (const Section& s : sections) {
     const Section** slot = nullptr;
     if (std::strcmp(s.tag, "HEAD") == 0) slot = &head;
     if (std::strcmp(s.tag, "NORM") == 0) slot = &norm;
     if (std::strcmp(s.tag, "NETW") == 0) slot = &netw;
     if (std::strcmp(s.tag, "WGTS") == 0) slot = &wgts;
+    if (std::strcmp(s.tag, "GRID") == 0) slot = &grid;
     if (std::strcmp(s.tag, "IEND") == 0) {
       if (s.size != 0) return corrupt("IEND section is not empty");
       continue;
@@ -355,6 +396,13 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
   if (wgts == nullptr) return corrupt("missing section WGTS");
   NIFC_RETURN_IF_ERROR(parse_head(*head, limits, &f));
   NIFC_RETURN_IF_ERROR(parse_norm(*norm, &f));
+  // SPEC.md §3 rule 4, §6.4: GRID is present exactly when NETW's encoding is grid.
+  if (netw->size >= 1 && netw->data[0] == static_cast<uint8_t>(Encoding::kGrid)) {
+    if (grid == nullptr) return corrupt("missing section GRID for a grid encoding");
+    NIFC_RETURN_IF_ERROR(parse_grid(*grid, &f));
+  } else if (grid != nullptr) {
+    return corrupt("section GRID in a file without a grid encoding");
+  }
   NIFC_RETURN_IF_ERROR(parse_netw(*netw, limits, &f));
   NIFC_RETURN_IF_ERROR(parse_wgts(*wgts, decode_payload, &f));
   return f;
@@ -377,8 +425,32 @@ uint32_t encoded_input_dim(const Architecture& arch) {
       return (arch.pe_include_input ? 2u : 0u) + 4u * arch.pe_levels;
     case Encoding::kFourier:
       return 2u * arch.ff_features;
+    case Encoding::kGrid:
+      return static_cast<uint32_t>(arch.grid_levels.size()) * arch.grid_channels;
   }
   return 0;
+}
+
+uint64_t grid_latent_count(const Architecture& arch) {
+  if (arch.encoding != Encoding::kGrid) return 0;
+  uint64_t n = 0;
+  for (const GridLevel& g : arch.grid_levels)
+    n += uint64_t{g.width} * g.height * arch.grid_channels;
+  return n;
+}
+
+std::vector<uint64_t> tensor_sizes(const Architecture& arch, uint32_t channels) {
+  std::vector<uint64_t> sizes;
+  for (const LayerShape& s : layer_shapes(arch, channels)) {
+    sizes.push_back(uint64_t{s.in} * s.out);
+    sizes.push_back(s.out);
+  }
+  if (arch.encoding == Encoding::kGrid) {
+    for (const GridLevel& g : arch.grid_levels) {
+      sizes.push_back(uint64_t{g.width} * g.height * arch.grid_channels);
+    }
+  }
+  return sizes;
 }
 
 std::vector<LayerShape> layer_shapes(const Architecture& arch, uint32_t channels) {
@@ -395,7 +467,7 @@ std::vector<LayerShape> layer_shapes(const Architecture& arch, uint32_t channels
 uint64_t parameter_count(const Architecture& arch, uint32_t channels) {
   uint64_t n = 0;
   for (const LayerShape& s : layer_shapes(arch, channels)) n += uint64_t{s.in} * s.out + s.out;
-  return n;
+  return n + grid_latent_count(arch);
 }
 
 StatusOr<NifFile> parse_nif(const uint8_t* data, size_t size, const NifLimits& limits) {
@@ -435,12 +507,14 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   }
   if (h.bits < 2 || h.bits > 16) return invalid_argument("bits must be 2..16");
   NIFC_RETURN_IF_ERROR(validate_architecture(h.arch, h.channels, no_limits));
-  const std::vector<LayerShape> shapes = layer_shapes(h.arch, h.channels);
-  if (q.size() != 2 * shapes.size()) return invalid_argument("wrong number of tensors");
+  const std::vector<uint64_t> sizes = tensor_sizes(h.arch, h.channels);
+  if (q.size() != sizes.size()) return invalid_argument("wrong number of tensors");
+  const bool has_grid = h.arch.encoding == Encoding::kGrid;
 
+  // SPEC.md §2: the lowest version that describes the file.
   std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
   put_u8(&out, kNifVersionMajor);
-  put_u8(&out, kNifVersionMinor);
+  put_u8(&out, has_grid ? 1 : 0);
   put_u16(&out, 0);
   put_u32(&out, crc32(out.data(), out.size()));
 
@@ -474,6 +548,18 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   put_u64(&netw, a.ff_seed);
   for (uint16_t w : a.widths) put_u16(&netw, w);
   append_section(&out, "NETW", netw);
+  if (has_grid) {
+    // SPEC.md §6.4
+    std::vector<uint8_t> grid;
+    put_u8(&grid, static_cast<uint8_t>(a.grid_levels.size()));
+    put_u8(&grid, a.grid_channels);
+    put_u16(&grid, 0);
+    for (const GridLevel& g : a.grid_levels) {
+      put_u32(&grid, g.width);
+      put_u32(&grid, g.height);
+    }
+    append_section(&out, "GRID", grid);
+  }
 
   // SPEC.md §6.2: steps, then the low byte plane, then (bits > 8) the high one.
   const int32_t top = static_cast<int32_t>(max_level(h.bits));
@@ -487,8 +573,7 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   std::vector<uint16_t> zigzag;
   zigzag.reserve(params);
   for (size_t t = 0; t < q.size(); ++t) {
-    const LayerShape& shape = shapes[t / 2];
-    const uint64_t count = (t % 2 == 0) ? uint64_t{shape.in} * shape.out : shape.out;
+    const uint64_t count = sizes[t];
     if (q[t].levels.size() != count) return invalid_argument("tensor has the wrong size");
     for (int32_t level : q[t].levels) {
       if (level > top || level < -top) return invalid_argument("level out of range");
@@ -526,6 +611,8 @@ const char* encoding_name(Encoding e) {
       return "positional";
     case Encoding::kFourier:
       return "fourier";
+    case Encoding::kGrid:
+      return "grid";
   }
   return "unknown";
 }

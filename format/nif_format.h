@@ -16,15 +16,23 @@
 
 namespace nifc {
 
-// SPEC.md §2: the version this library writes.  It reads every 1.x file.
+// SPEC.md §2: the newest version this library reads and writes.  It reads every
+// 1.x file; it writes 1.0 for files without a latent grid, 1.1 for grid files.
 constexpr uint8_t kNifVersionMajor = 1;
-constexpr uint8_t kNifVersionMinor = 0;
+constexpr uint8_t kNifVersionMinor = 1;
 
 // SPEC.md §5.3
 enum class Encoding : uint8_t {
   kNone = 0,        // raw (x, y)
   kPositional = 1,  // sin/cos(2^k pi p), k = 0..L-1
   kFourier = 2,     // Gaussian random Fourier features from a seeded PRNG
+  kGrid = 3,        // bilinear samples of learned latent grids (SPEC.md §6.4, version 1.1)
+};
+
+// SPEC.md §6.4: one level of the latent grid, grid_channels x height x width samples.
+struct GridLevel {
+  uint32_t width = 0;
+  uint32_t height = 0;
 };
 
 // SPEC.md §5.3
@@ -38,15 +46,24 @@ enum class Activation : uint8_t {
 struct Architecture {
   Encoding encoding = Encoding::kNone;
   Activation activation = Activation::kSine;
-  float omega0 = 30.0f;           // sine: first-layer frequency factor
-  float omega = 30.0f;            // sine: hidden-layer frequency factor
-  uint8_t pe_levels = 0;          // positional: L
-  bool pe_include_input = false;  // positional: raw (x, y) first
-  uint16_t ff_features = 0;       // fourier: m
-  float ff_sigma = 0.0f;          // fourier: standard deviation of B
-  uint64_t ff_seed = 0;           // fourier: PRNG seed of B
-  std::vector<uint16_t> widths;   // hidden layer widths, input to output
+  float omega0 = 30.0f;                // sine: first-layer frequency factor
+  float omega = 30.0f;                 // sine: hidden-layer frequency factor
+  uint8_t pe_levels = 0;               // positional: L
+  bool pe_include_input = false;       // positional: raw (x, y) first
+  uint16_t ff_features = 0;            // fourier: m
+  float ff_sigma = 0.0f;               // fourier: standard deviation of B
+  uint64_t ff_seed = 0;                // fourier: PRNG seed of B
+  std::vector<uint16_t> widths;        // hidden layer widths, input to output
+  uint8_t grid_channels = 0;           // grid: latent channels per level
+  std::vector<GridLevel> grid_levels;  // grid: levels, in payload order
 };
+
+// Number of latent values of the grid levels (0 for other encodings).
+uint64_t grid_latent_count(const Architecture& arch);
+
+// Values per payload tensor in SPEC.md §6.2 order: W0, b0, ..., WN, bN, then
+// (grid) one tensor per latent level.
+std::vector<uint64_t> tensor_sizes(const Architecture& arch, uint32_t channels);
 
 // Number of input features the encoding produces (SPEC.md §6.1).
 uint32_t encoded_input_dim(const Architecture& arch);
@@ -59,7 +76,7 @@ struct LayerShape {
 };
 std::vector<LayerShape> layer_shapes(const Architecture& arch, uint32_t channels);
 
-// Total number of weights and biases.
+// Total number of weights and biases, plus latents (grid).
 uint64_t parameter_count(const Architecture& arch, uint32_t channels);
 
 struct NifLimits {
@@ -67,7 +84,7 @@ struct NifLimits {
   uint32_t max_height = 1u << 16;
   uint32_t max_hidden_layers = 64;
   uint32_t max_width_per_layer = 4096;
-  uint64_t max_parameters = 1ull << 24;  // 16 M
+  uint64_t max_parameters = 1ull << 24;  // 16 M, latents included
   uint64_t max_file_bytes = 1ull << 30;
 };
 
@@ -89,7 +106,7 @@ struct NifFile {
   Architecture arch;
   uint8_t bits = 8;                         // quantization bit width, 2..16
   std::vector<float> steps;                 // one quantization step per tensor
-  std::vector<std::vector<float>> tensors;  // dequantized: W0, b0, W1, b1, ...
+  std::vector<std::vector<float>> tensors;  // dequantized: W0, b0, W1, b1, ..., grid levels
   uint64_t payload_bytes = 0;               // size of the compressed weight payload
 };
 

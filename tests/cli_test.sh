@@ -46,6 +46,14 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     -o "$NIF" --steps 30 --hidden 16 --threads 1 --json
   grep -q '"bpp"' "$T/stdout" && grep -q '"psnr_db"' "$T/stdout" && ok || bad "encode --json fields"
   [[ -s $NIF ]] && ok || bad "encode wrote nothing"
+  # --arch grid (format 1.1): a size target lands under it; info names the version.
+  expect_ok "encode grid" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/grid.nif" --arch grid --grid-levels 4 --steps 20 --threads 1 --size 3000
+  [[ -s $T/grid.nif && $(stat -c %s "$T/grid.nif") -le 3000 ]] && ok || bad "grid --size 3000"
+  "$NIFC" info "$T/grid.nif" | grep -q "nif 1.1" && ok || bad "grid info version"
+  expect_ok "decode grid region" "$NIFC" decode "$T/grid.nif" -o "$T/grid.png" --region 5,5,20,10
+  expect_fail "grid levels" "--grid-levels" "$T/g2.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/g2.nif" --arch grid --grid-levels 17
   # Quiet and not a terminal: nothing on stderr.
   expect_ok "encode --quiet" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 --quiet --threads 1
   [[ ! -s $T/stderr ]] && ok || bad "encode --quiet printed: $(cat "$T/stderr")"

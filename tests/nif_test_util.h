@@ -2,6 +2,7 @@
 #ifndef NIFC_TESTS_NIF_TEST_UTIL_H_
 #define NIFC_TESTS_NIF_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -42,7 +43,32 @@ inline std::vector<QuantizedTensor> random_tensors(const NifFile& h, uint32_t se
       q.push_back(quantize_tensor(v, h.bits));
     }
   }
+  // Grid latents (SPEC.md §6.4): levels in [-3, 3], step 1/8.
+  if (h.arch.encoding == Encoding::kGrid) {
+    const int32_t top = std::min<int32_t>(24, (1 << (h.bits - 1)) - 1);
+    std::uniform_int_distribution<int32_t> dist(-top, top);
+    for (const GridLevel& g : h.arch.grid_levels) {
+      QuantizedTensor t;
+      t.step = 0.125f;
+      t.levels.resize(size_t{g.width} * g.height * h.arch.grid_channels);
+      for (int32_t& l : t.levels) l = dist(rng);
+      q.push_back(std::move(t));
+    }
+  }
   return q;
+}
+
+// A small grid network: levels of 9x7, 5x4 and 1x1, `channels` latents each,
+// a ReLU MLP of `width` x 2.
+inline Architecture grid_arch(uint8_t channels = 2, uint16_t width = 8) {
+  Architecture a;
+  a.encoding = Encoding::kGrid;
+  a.activation = Activation::kRelu;
+  a.omega0 = a.omega = 1.0f;
+  a.grid_channels = channels;
+  a.grid_levels = {{9, 7}, {5, 4}, {1, 1}};
+  a.widths = {width, width};
+  return a;
 }
 
 inline Architecture siren_pe(uint8_t levels = 4, uint16_t width = 12, int layers = 2) {

@@ -2,6 +2,7 @@
 // supersampling, limits, and the committed golden vectors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -83,6 +84,130 @@ TEST_CASE("a region equals the same crop of the full decode, for any thread coun
   }
 }
 
+// A grid network whose output is exactly the interpolated latent of its one
+// level (SPEC.md §6.4): hidden = relu(g + 8), output = hidden - 8.
+NifFile grid_identity_network(uint32_t gw, uint32_t gh, const std::vector<int32_t>& latents) {
+  Architecture a;
+  a.encoding = Encoding::kGrid;
+  a.activation = Activation::kRelu;
+  a.omega0 = a.omega = 1.0f;
+  a.grid_channels = 1;
+  a.grid_levels = {{gw, gh}};
+  a.widths = {1};
+  NifFile h = testing::make_header(a, 1, 8, 10, 6);
+  h.mean = {0.5f};
+  h.stddev = {0.0625f};
+  std::vector<QuantizedTensor> q(5);
+  q[0] = {1.0f, {1}};
+  q[1] = {1.0f, {8}};
+  q[2] = {1.0f, {1}};
+  q[3] = {1.0f, {-8}};
+  q[4] = {1.0f, latents};
+  StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, q, 1);
+  REQUIRE(bytes.ok());
+  StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+  REQUIRE(f.ok());
+  return f.value();
+}
+
+// SPEC.md §6.4 from its formulas: sample centres, bilinear weights, edge clamping.
+double grid_reference(uint32_t gw, uint32_t gh, const std::vector<int32_t>& g, double x, double y) {
+  auto tap = [](double v, uint32_t n, uint32_t* i0, uint32_t* i1, double* t) {
+    double u = (v + 1) * n / 2 - 0.5;
+    u = std::min(std::max(u, 0.0), n - 1.0);
+    *i0 = static_cast<uint32_t>(std::floor(u));
+    *i1 = std::min(*i0 + 1, n - 1);
+    *t = u - *i0;
+  };
+  uint32_t s0, s1, r0, r1;
+  double tx, ty;
+  tap(x, gw, &s0, &s1, &tx);
+  tap(y, gh, &r0, &r1, &ty);
+  auto at = [&](uint32_t s, uint32_t r) { return static_cast<double>(g[r * gw + s]); };
+  return (1 - tx) * ((1 - ty) * at(s0, r0) + ty * at(s0, r1)) +
+         tx * ((1 - ty) * at(s1, r0) + ty * at(s1, r1));
+}
+
+TEST_CASE("grid encoding: bilinear at the sample centres, clamped at the edges") {
+  const std::vector<int32_t> g = {0, 3, -2, 5, 1, -4, 2, 7, -6, 4, 0, 1};  // 4 x 3
+  const NifFile f = grid_identity_network(4, 3, g);
+  StatusOr<Network> net = Network::create(f);
+  REQUIRE(net.ok());
+  std::vector<float> xs, ys;
+  for (float x : {-1.5f, -1.0f, -0.75f, -0.6f, 0.0f, 0.3f, 0.75f, 0.9f, 1.0f, 2.0f}) {
+    for (float y : {-1.2f, -2.0f / 3, -0.5f, 0.0f, 0.1f, 2.0f / 3, 0.95f, 1.0f}) {
+      xs.push_back(x);
+      ys.push_back(y);
+    }
+  }
+  std::vector<float> out(xs.size());
+  net->evaluate(xs.data(), ys.data(), xs.size(), out.data());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CAPTURE(xs[i]);
+    CAPTURE(ys[i]);
+    CHECK(out[i] == doctest::Approx(grid_reference(4, 3, g, xs[i], ys[i])).epsilon(1e-6));
+  }
+  // At the sample centres the value is the latent itself.
+  float cx = 2.0f * 1.5f / 4 - 1, cy = 2.0f * 2.5f / 3 - 1;  // sample (1, 2)
+  float v = 0;
+  net->evaluate(&cx, &cy, 1, &v);
+  CHECK(v == doctest::Approx(g[2 * 4 + 1]).epsilon(1e-6));
+}
+
+TEST_CASE("grid files decode at any size and any region, regions equal crops") {
+  const NifFile h = testing::make_header(testing::grid_arch(3, 6), 3, 8, 20, 14);
+  StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, testing::random_tensors(h, 11), 1);
+  REQUIRE(bytes.ok());
+  StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+  REQUIRE(f.ok());
+  StatusOr<Network> net = Network::create(f.value());
+  REQUIRE(net.ok());
+  for (uint32_t w : {20u, 37u, 7u, 1u}) {
+    for (uint32_t hh : {14u, 5u, 1u}) {
+      CAPTURE(w);
+      CAPTURE(hh);
+      DecodeOptions full;
+      full.width = w;
+      full.height = hh;
+      StatusOr<Image> whole = decode_nif(f.value(), full);
+      REQUIRE(whole.ok());
+      // Each pixel is the network at its centre (SPEC.md §7) through Network::evaluate.
+      for (uint32_t y = 0; y < hh; y += 2) {
+        for (uint32_t x = 0; x < w; x += 3) {
+          float px = static_cast<float>(2.0 * (x + 0.5) / w - 1.0);
+          float py = static_cast<float>(2.0 * (y + 0.5) / hh - 1.0);
+          float o[3];
+          net->evaluate(&px, &py, 1, o);
+          for (uint32_t c = 0; c < 3; ++c) {
+            const double s = std::clamp(o[c] * h.stddev[c] + h.mean[c], 0.0f, 1.0f);
+            CHECK(std::abs(whole->at(x, y, c) - std::lround(255.0 * s)) <= 1);
+          }
+        }
+      }
+      if (w < 4 || hh < 4) continue;
+      for (int threads : {1, 3}) {
+        DecodeOptions o = full;
+        o.region_x = 1;
+        o.region_y = 2;
+        o.region_width = w - 3;
+        o.region_height = hh - 3;
+        o.threads = threads;
+        StatusOr<Image> part = decode_nif(f.value(), o);
+        REQUIRE(part.ok());
+        bool same = true;
+        for (uint32_t y = 0; y < o.region_height; ++y) {
+          for (uint32_t x = 0; x < o.region_width; ++x) {
+            for (uint32_t c = 0; c < 3; ++c) {
+              same = same && part->at(x, y, c) == whole->at(x + 1, y + 2, c);
+            }
+          }
+        }
+        CHECK(same);
+      }
+    }
+  }
+}
+
 TEST_CASE("one given dimension keeps the aspect ratio") {
   const NifFile f = coordinate_network();  // 10 x 6
   DecodeOptions o;
@@ -143,7 +268,9 @@ TEST_CASE("golden vectors decode to their expected images") {
     const char* name;
     DecodeOptions options;  // as tools/make_golden.sh decoded them
   };
-  DecodeOptions stored, scaled, wide, region;
+  DecodeOptions stored, scaled, wide, region, grid;
+  grid.width = 150;  // --width 150 of 192x128: a grid file at another size
+
   scaled.width = 90;  // --scale 1.5 of 60x40
   scaled.height = 60;
   wide.width = 100;
@@ -151,11 +278,9 @@ TEST_CASE("golden vectors decode to their expected images") {
   region.region_y = 5;
   region.region_width = 30;
   region.region_height = 20;
-  const Golden goldens[] = {{"golden-siren-pe", stored},
-                            {"golden-gray16", stored},
-                            {"golden-rgba-relu-pe", scaled},
-                            {"golden-fourier", wide},
-                            {"golden-siren", region}};
+  const Golden goldens[] = {{"golden-siren-pe", stored},     {"golden-gray16", stored},
+                            {"golden-rgba-relu-pe", scaled}, {"golden-fourier", wide},
+                            {"golden-siren", region},        {"golden-grid", grid}};
   const std::string dir = NIFC_SAMPLES_DIR;
   for (const Golden& g : goldens) {
     CAPTURE(g.name);

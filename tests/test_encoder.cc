@@ -31,6 +31,11 @@ Architecture make_arch(const std::string& kind) {
   if (kind == "siren-pe" || kind == "pe") {
     a.encoding = Encoding::kPositional;
     a.pe_levels = 6;
+  } else if (kind == "grid") {
+    a.encoding = Encoding::kGrid;
+    a.grid_channels = 2;
+    a.grid_levels = {{96, 64}, {48, 32}, {24, 16}, {12, 8}, {6, 4}};
+    a.widths = {16, 16};
   } else if (kind == "fourier" || kind == "siren-fourier") {
     a.encoding = Encoding::kFourier;
     a.ff_features = 16;
@@ -59,7 +64,7 @@ EncodeOptions quick_options(const Architecture& arch, int steps) {
 // sine (~1e-7 relative), fused multiply-adds and summation order.
 TEST_CASE("plain decoder and LibTorch forward agree on the same weights") {
   const Image img = load_sample("parrots.png");
-  for (const char* kind : {"siren", "siren-pe", "siren-fourier", "relu", "pe", "fourier"}) {
+  for (const char* kind : {"siren", "siren-pe", "siren-fourier", "relu", "pe", "fourier", "grid"}) {
     CAPTURE(kind);
     StatusOr<EncodeResult> r = encode_image(img, quick_options(make_arch(kind), 30));
     REQUIRE(r.ok());
@@ -78,12 +83,17 @@ TEST_CASE("plain decoder and LibTorch forward agree on the same weights") {
     REQUIRE(net.ok());
     std::vector<float> got(x.size() * f->channels);
     net->evaluate(x.data(), y.data(), x.size(), got.data());
-    double max_diff = 0;
+    double max_diff = 0, max_out = 0;
     for (size_t i = 0; i < got.size(); ++i) {
       max_diff = std::max(max_diff, std::fabs(double{got[i]} - (*ref)[i]));
+      max_out = std::max(max_out, std::fabs(double{(*ref)[i]}));
     }
-    MESSAGE(kind << ": max |decoder - torch| = " << max_diff);
-    CHECK(max_diff < 2e-4);
+    MESSAGE(kind << ": max |decoder - torch| = " << max_diff << " (max |output| " << max_out
+                 << ")");
+    // Grid (SPEC.md §8): LibTorch interpolates in binary32, the decoder in
+    // binary64, so the bound scales with the outputs.
+    const bool grid = f->arch.encoding == Encoding::kGrid;
+    CHECK(max_diff < (grid ? 2e-4 * (1 + max_out) : 2e-4));
   }
 }
 
@@ -108,6 +118,33 @@ TEST_CASE("encode -> decode of the committed sample reaches the PSNR floor") {
   // The reported PSNR is the decoded file's: decode it here and compare.
   StatusOr<NifFile> f = parse_nif(r->file.data(), r->file.size());
   REQUIRE(f.ok());
+  StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
+  REQUIRE(d.ok());
+  CHECK(psnr_db(img, d.value()) == doctest::Approx(r->psnr_db).epsilon(1e-9));
+}
+
+// The grid encoding (SPEC.md §6.4) on the committed sample: 300 full-batch
+// steps of a 5-level, 1-channel grid (192x128 down to 12x8) into 16x16 ReLU.
+// The floor is set well below the measured value (see the MESSAGE); a grid
+// whose latents stopped learning scores ~11 dB.
+TEST_CASE("grid: encode -> decode of the committed sample reaches the PSNR floor") {
+  const Image img = load_sample("parrots.png");
+  Architecture a = make_arch("grid");
+  a.grid_channels = 1;
+  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
+  EncodeOptions o = quick_options(a, 300);
+  o.lr = 1e-2;
+  o.grid_lr_ratio = 2.0;
+  o.grid_lambda = 0.02;
+  StatusOr<EncodeResult> r = encode_image(img, o);
+  REQUIRE(r.ok());
+  const double bpp = 8.0 * r->file.size() / img.pixel_count();
+  MESSAGE("parrots.png grid: " << r->file.size() << " bytes (" << bpp << " bpp), PSNR "
+                               << r->psnr_db << " dB (float " << r->float_psnr_db << ")");
+  CHECK(r->psnr_db >= 24.0);
+  StatusOr<NifFile> f = parse_nif(r->file.data(), r->file.size());
+  REQUIRE(f.ok());
+  CHECK(f->version_minor == 1);
   StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
   REQUIRE(d.ok());
   CHECK(psnr_db(img, d.value()) == doctest::Approx(r->psnr_db).epsilon(1e-9));

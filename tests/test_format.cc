@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "format/nif_format.h"
 #include "tests/nif_test_util.h"
@@ -9,6 +10,7 @@
 namespace nifc {
 namespace {
 
+using testing::grid_arch;
 using testing::insert_section;
 using testing::make_header;
 using testing::random_tensors;
@@ -20,6 +22,105 @@ std::vector<uint8_t> small_file(uint8_t bits = 8) {
   StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, random_tensors(h), 3);
   REQUIRE(bytes.ok());
   return bytes.value();
+}
+
+std::vector<uint8_t> grid_file(uint8_t bits = 8, uint32_t channels = 3) {
+  const NifFile h = make_header(grid_arch(), channels, bits);
+  StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, random_tensors(h, 5), 3);
+  REQUIRE(bytes.ok());
+  return bytes.value();
+}
+
+// SPEC.md §6.4: the GRID section and the latent tensors after the MLP's.
+TEST_CASE("grid files round trip, are version 1.1, and need their GRID section") {
+  for (uint32_t channels = 1; channels <= 4; ++channels) {
+    for (uint8_t bits : {6, 8, 12}) {
+      CAPTURE(channels);
+      CAPTURE(int{bits});
+      const NifFile h = make_header(grid_arch(), channels, bits);
+      const std::vector<QuantizedTensor> q = random_tensors(h, 5);
+      StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, q, 3);
+      REQUIRE(bytes.ok());
+      CHECK((*bytes)[9] == 1);  // minor version 1.1 (SPEC.md §2)
+      StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+      REQUIRE_MESSAGE(f.ok(), f.status().message());
+      CHECK(f->version_minor == 1);
+      CHECK(f->arch.encoding == Encoding::kGrid);
+      CHECK(f->arch.grid_channels == 2);
+      REQUIRE(f->arch.grid_levels.size() == 3);
+      CHECK(f->arch.grid_levels[0].width == 9);
+      CHECK(f->arch.grid_levels[0].height == 7);
+      CHECK(f->arch.grid_levels[2].width == 1);
+      CHECK(encoded_input_dim(f->arch) == 6);
+      REQUIRE(f->tensors.size() == q.size());
+      REQUIRE(f->tensors.size() == 2 * 3 + 3);
+      CHECK(f->tensors[6].size() == 9 * 7 * 2);
+      for (size_t t = 0; t < q.size(); ++t) {
+        for (size_t i = 0; i < q[t].levels.size(); ++i) {
+          CHECK(f->tensors[t][i] == static_cast<float>(q[t].levels[i]) * q[t].step);
+        }
+      }
+      CHECK(parameter_count(f->arch, channels) ==
+            (6 * 8 + 8) + (8 * 8 + 8) + (8 * channels + channels) + 2 * (63 + 20 + 1));
+    }
+  }
+  // Files without a grid stay 1.0 (the lowest version that describes them).
+  CHECK(small_file()[9] == 0);
+
+  // GRID where NETW has no grid encoding, and a grid encoding without GRID.
+  const std::vector<uint8_t> extra =
+      insert_section(small_file(), "GRID", {1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0});
+  StatusOr<NifFile> e = parse_nif(extra.data(), extra.size());
+  CHECK(e.status().code() == StatusCode::kCorrupt);
+  const std::vector<uint8_t> file = grid_file();
+  // Remove the GRID section: it follows NETW (SPEC.md §3 rule 4's writer order).
+  std::vector<uint8_t> missing;
+  size_t pos = 16;
+  while (pos < file.size()) {
+    const uint32_t len = file[pos] | file[pos + 1] << 8 | file[pos + 2] << 16 | file[pos + 3] << 24;
+    if (std::memcmp(file.data() + pos + 4, "GRID", 4) != 0) {
+      missing.insert(missing.end(), file.begin() + pos, file.begin() + pos + 12 + len);
+    }
+    pos += 12 + len;
+  }
+  missing.insert(missing.begin(), file.begin(), file.begin() + 16);
+  REQUIRE(missing.size() < file.size());
+  StatusOr<NifFile> m = parse_nif(missing.data(), missing.size());
+  CHECK(m.status().code() == StatusCode::kCorrupt);
+  CHECK(m.status().message().find("GRID") != std::string::npos);
+  const std::vector<uint8_t> dup = insert_section(file, "GRID", {3, 2, 0, 0});
+  CHECK(parse_nif(dup.data(), dup.size()).status().code() == StatusCode::kCorrupt);
+}
+
+TEST_CASE("grid files: every truncation and every single-bit flip is refused") {
+  const std::vector<uint8_t> file = grid_file(8, 1);
+  REQUIRE(parse_nif(file.data(), file.size()).ok());
+  for (size_t n = 0; n < file.size(); ++n) {
+    CHECK_FALSE(parse_nif(file.data(), n).ok());
+  }
+  for (size_t i = 0; i < file.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> d = file;
+      d[i] ^= static_cast<uint8_t>(1u << bit);
+      const bool ok = parse_nif(d.data(), d.size()).ok();
+      if (ok) FAIL_CHECK("flip of bit " << bit << " of byte " << i << " accepted");
+    }
+  }
+}
+
+TEST_CASE("invalid grid geometry is refused") {
+  for (int which = 0; which < 4; ++which) {
+    Architecture a = grid_arch();
+    if (which == 0) a.grid_channels = 0;
+    if (which == 1) a.grid_channels = 17;
+    if (which == 2) a.grid_levels.clear();
+    if (which == 3) a.grid_levels[1].width = 0;
+    CHECK(validate_architecture(a, 3, NifLimits()).code() == StatusCode::kCorrupt);
+  }
+  Architecture big = grid_arch();
+  big.grid_levels = {{4096, 4096}};
+  NifLimits limits;
+  CHECK(validate_architecture(big, 3, limits).code() == StatusCode::kLimit);  // 2^25 latents
 }
 
 TEST_CASE("crc32 matches the standard check value") {
@@ -144,10 +245,10 @@ TEST_CASE("unknown sections: optional ones are skipped, required ones refused") 
   const std::vector<uint8_t> optional = insert_section(file, "meta", {1, 2, 3, 4, 5});
   StatusOr<NifFile> f = parse_nif(optional.data(), optional.size());
   REQUIRE(f.ok());
-  const std::vector<uint8_t> required = insert_section(file, "GRID", {1, 2, 3});
+  const std::vector<uint8_t> required = insert_section(file, "FUTR", {1, 2, 3});
   StatusOr<NifFile> g = parse_nif(required.data(), required.size());
   CHECK(g.status().code() == StatusCode::kUnsupported);
-  CHECK(g.status().message().find("GRID") != std::string::npos);
+  CHECK(g.status().message().find("FUTR") != std::string::npos);
   const std::vector<uint8_t> dup = insert_section(file, "NORM", std::vector<uint8_t>(24, 0));
   CHECK(parse_nif(dup.data(), dup.size()).status().message().find("duplicate") !=
         std::string::npos);

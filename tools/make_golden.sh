@@ -18,4 +18,5 @@ golden golden-gray16 gray16.png "" --arch siren-pe --hidden 16 --steps 100 --bit
 golden golden-rgba-relu-pe rgba.png "--scale 1.5" --arch pe --hidden 16 --steps 100
 golden golden-fourier parrots.png "--width 100" --arch fourier --hidden 24 --ff-features 16 --steps 100
 golden golden-siren rgba.png "--region 10,5,30,20" --arch siren --hidden 16 --steps 100
+golden golden-grid parrots.png "--width 150" --arch grid --grid-levels 4 --grid-channels 2 --steps 100
 ls -l $S/golden-*

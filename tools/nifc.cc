@@ -15,8 +15,8 @@
 #include "codec/applications.h"
 #include "codec/decoder.h"
 #include "codec/encoder.h"
-#include "codec/rate_control.h"
 #include "codec/interpolate.h"
+#include "codec/rate_control.h"
 #include "format/nif_format.h"
 #include "tools/encoder_loader.h"
 #include "tools/file_io.h"
@@ -64,6 +64,7 @@ std::string arch_label(const Architecture& a) {
     return a.activation == Activation::kSine ? "siren-pe" : "pe";
   if (a.encoding == Encoding::kFourier)
     return a.activation == Activation::kSine ? "siren-fourier" : "fourier";
+  if (a.encoding == Encoding::kGrid) return "grid";
   return base;
 }
 
@@ -72,6 +73,13 @@ std::string arch_description(const Architecture& a, uint32_t channels) {
   s << arch_label(a);
   if (a.encoding == Encoding::kPositional) s << " L=" << int{a.pe_levels};
   if (a.encoding == Encoding::kFourier) s << " m=" << a.ff_features << " sigma=" << a.ff_sigma;
+  if (a.encoding == Encoding::kGrid) {
+    s << " " << a.grid_levels.size() << " levels x " << int{a.grid_channels} << " channels";
+    if (!a.grid_levels.empty()) {
+      s << " (" << a.grid_levels.front().width << "x" << a.grid_levels.front().height << " to "
+        << a.grid_levels.back().width << "x" << a.grid_levels.back().height << ")";
+    }
+  }
   s << ", hidden";
   for (size_t i = 0; i < a.widths.size(); ++i) s << (i ? "," : " ") << a.widths[i];
   if (a.activation == Activation::kSine) s << ", omega0=" << a.omega0 << " omega=" << a.omega;
@@ -225,7 +233,8 @@ struct EncodeArgs {
   int ff_features = 0;
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
-  std::string curve;              // CSV of step,psnr_db at each evaluation
+  int grid_levels = 7, grid_channels = 1, grid_coarsen = 0;
+  std::string curve;  // CSV of step,psnr_db at each evaluation
   // Rate control (mutually exclusive): a bpp, a byte size, a PSNR, or a quality preset.
   double bpp = 0.0;
   uint64_t size = 0;
@@ -269,11 +278,12 @@ Status build_architecture(const EncodeArgs& a, Architecture* arch) {
       {"relu", {Encoding::kNone, Activation::kRelu, 64, 3, 0}},
       {"pe", {Encoding::kPositional, Activation::kRelu, 64, 3, 10}},
       {"fourier", {Encoding::kFourier, Activation::kRelu, 64, 3, 0}},
+      {"grid", {Encoding::kGrid, Activation::kRelu, 16, 2, 0}},
   };
   const auto it = kPresets.find(a.arch);
   if (it == kPresets.end()) {
     return invalid_argument("unknown --arch '" + a.arch +
-                            "' (siren, siren-pe, siren-fourier, relu, pe, fourier)");
+                            "' (siren, siren-pe, siren-fourier, relu, pe, fourier, grid)");
   }
   const Preset& p = it->second;
   const int hidden = a.hidden ? a.hidden : p.hidden;
@@ -297,7 +307,31 @@ Status build_architecture(const EncodeArgs& a, Architecture* arch) {
     arch->ff_sigma = a.ff_sigma;
     arch->ff_seed = a.ff_seed;
   }
+  if (p.enc == Encoding::kGrid) {
+    // The level sizes follow the image (size_grid, once it is read).
+    if (a.grid_levels < 1 || a.grid_levels > 16)
+      return invalid_argument("--grid-levels must be 1..16");
+    if (a.grid_channels < 1 || a.grid_channels > 16) {
+      return invalid_argument("--grid-channels must be 1..16");
+    }
+    if (a.grid_coarsen < 0 || a.grid_coarsen > 16) {
+      return invalid_argument("--grid-coarsen must be 0..16");
+    }
+    arch->grid_channels = static_cast<uint8_t>(a.grid_channels);
+    arch->grid_levels.assign(a.grid_levels, GridLevel{1, 1});
+  }
   return Status();
+}
+
+// Grid levels for a width x height image: level k (0 the finest) has
+// ceil(size / 2^(k + coarsen)) samples per axis (SPEC.md §6.4).
+void size_grid(const EncodeArgs& a, uint32_t width, uint32_t height, Architecture* arch) {
+  if (arch->encoding != Encoding::kGrid) return;
+  for (size_t k = 0; k < arch->grid_levels.size(); ++k) {
+    const uint64_t div = uint64_t{1} << (k + a.grid_coarsen);
+    arch->grid_levels[k].width = static_cast<uint32_t>((width + div - 1) / div);
+    arch->grid_levels[k].height = static_cast<uint32_t>((height + div - 1) / div);
+  }
 }
 
 int run_encode(EncodeArgs& a) {
@@ -319,6 +353,7 @@ int run_encode(EncodeArgs& a) {
     a.opt.arch.pe_levels = static_cast<uint8_t>(
         std::min<int>(a.opt.arch.pe_levels, max_useful_pe_levels(img->width, img->height)));
   }
+  size_grid(a, img->width, img->height, &a.opt.arch);
 
   const bool show_progress = !a.quiet && stderr_is_terminal();
   if (show_progress) {
@@ -461,13 +496,17 @@ Status save_png(const std::string& path, const Image& img, bool force) {
   if (path.empty()) return Status();
   NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> png, write_png(img));
   const Status w = write_file_atomic(path, png.data(), png.size(), force);
-  return w.ok() ? w : Status(w.code(), w.message().rfind(path, 0) == 0 ? w.message()
-                                                                       : path + ": " + w.message());
+  return w.ok() ? w
+                : Status(w.code(),
+                         w.message().rfind(path, 0) == 0 ? w.message() : path + ": " + w.message());
 }
 
 // Loads the encoder plugin and sets up the progress line.
 StatusOr<const ApplicationsApi*> prepare_fit(ApplicationArgs& a) {
   NIFC_RETURN_IF_ERROR(build_architecture(a.fit, &a.fit.opt.arch));
+  if (a.fit.opt.arch.encoding == Encoding::kGrid) {
+    return invalid_argument("--arch grid is for encode only");
+  }
   if (!a.quiet && stderr_is_terminal()) {
     a.fit.opt.progress = [](const EncodeProgress& p) {
       std::fprintf(stderr, "\rstep %d/%d  %.1f s  fit ~%.2f dB   ", p.step, p.total_steps,
@@ -522,14 +561,13 @@ int finish_application(const ApplicationArgs& a, const std::string& name,
                  "\"field_psnr_db\": %s, \"mean\": %s, \"shift\": %s, \"steps\": %d, "
                  "\"fit_seconds\": %s, \"seconds\": %s, \"device\": %s%s}\n",
                  json_string(name).c_str(), json_strings(a.inputs).c_str(),
-                 json_string(a.out).c_str(), r.decoded.width, r.decoded.height,
-                 r.decoded.channels, json_string(a.fit.arch).c_str(),
-                 static_cast<unsigned long long>(r.parameters), a.fit.opt.bits, r.file.size(),
-                 json_number(bpp).c_str(), json_number(r.psnr_db).c_str(),
-                 json_number(r.field_psnr_db).c_str(), json_numbers(r.mean).c_str(),
-                 json_numbers(r.shift).c_str(), r.steps, json_number(r.fit_seconds).c_str(),
-                 json_number(r.seconds).c_str(), json_string(r.device).c_str(),
-                 json_extra.c_str());
+                 json_string(a.out).c_str(), r.decoded.width, r.decoded.height, r.decoded.channels,
+                 json_string(a.fit.arch).c_str(), static_cast<unsigned long long>(r.parameters),
+                 a.fit.opt.bits, r.file.size(), json_number(bpp).c_str(),
+                 json_number(r.psnr_db).c_str(), json_number(r.field_psnr_db).c_str(),
+                 json_numbers(r.mean).c_str(), json_numbers(r.shift).c_str(), r.steps,
+                 json_number(r.fit_seconds).c_str(), json_number(r.seconds).c_str(),
+                 json_string(r.device).c_str(), json_extra.c_str());
   } else if (!a.quiet) {
     std::fprintf(stderr, "%s: %ux%u, %u channel%s -> %s\n", a.inputs[0].c_str(), r.decoded.width,
                  r.decoded.height, r.decoded.channels, r.decoded.channels > 1 ? "s" : "",
@@ -563,8 +601,7 @@ int run_poisson(ApplicationArgs& a) {
   if (!r.ok()) return fail(in, r.status());
   const std::string field = source == PoissonSource::kLaplacian ? "Laplacian" : "gradient";
   return finish_application(
-      a, "poisson",
-      r.value(), ", \"from\": " + json_string(a.from),
+      a, "poisson", r.value(), ", \"from\": " + json_string(a.from),
       {strf("PSNR %.2f dB against the original (from the ", r->psnr_db) + field + ")",
        field + strf(" field of the result vs the target: PSNR %.2f dB", r->field_psnr_db),
        "constant: the source's mean (NORM mean " + plain_numbers(r->mean) +
@@ -588,9 +625,8 @@ int run_blend(ApplicationArgs& a) {
   if (!img_b.ok()) return fail(a.inputs[1], img_b.status());
   if (img_a->width != img_b->width || img_a->height != img_b->height) {
     return fail(a.inputs[1], invalid_argument("is " + std::to_string(img_b->width) + "x" +
-                                              std::to_string(img_b->height) + ", " +
-                                              a.inputs[0] + " is " +
-                                              std::to_string(img_a->width) + "x" +
+                                              std::to_string(img_b->height) + ", " + a.inputs[0] +
+                                              " is " + std::to_string(img_a->width) + "x" +
                                               std::to_string(img_a->height) + " (sizes differ)"));
   }
   std::vector<uint8_t> mask;
@@ -619,22 +655,19 @@ int run_blend(ApplicationArgs& a) {
           (rule == "mask" ? std::string("B's differences inside the mask (") +
                                 std::to_string(count_set(mask)) + " pixels), A's elsewhere"
                           : std::string("per pixel edge, the larger difference of A's and B's")),
-      strf("gradient field of the result vs the combined field: PSNR %.2f dB",
-             r->field_psnr_db),
+      strf("gradient field of the result vs the combined field: PSNR %.2f dB", r->field_psnr_db),
       "constant: A's mean over the border pixels" +
           std::string(rule == "mask" ? " outside the mask" : "") + " (NORM mean " +
           plain_numbers(r->mean) + "; output bias shifted by " + plain_numbers(r->shift) + ")"};
   if (rule == "mask") {
-    lines.insert(lines.begin() + 2,
-                 strf("PSNR %.2f dB against A outside the mask", r->psnr_db));
+    lines.insert(lines.begin() + 2, strf("PSNR %.2f dB against A outside the mask", r->psnr_db));
   }
   return finish_application(a, "blend", r.value(), ", \"rule\": " + json_string(rule), lines);
 }
 
 int run_inpaint(ApplicationArgs& a) {
   const std::string& in = a.inputs[0];
-  const Status out_ok =
-      check_outputs(a, {a.out, a.png, a.nearest_png, a.linear_png, a.known_png});
+  const Status out_ok = check_outputs(a, {a.out, a.png, a.nearest_png, a.linear_png, a.known_png});
   if (!out_ok.ok()) return fail(in, out_ok);
   if (a.keep_given == !a.mask.empty()) {
     return fail(in, invalid_argument("give either --keep N or --mask MASK.png"));
@@ -651,10 +684,10 @@ int run_inpaint(ApplicationArgs& a) {
     StatusOr<Image> m = load_png(a.mask);
     if (!m.ok()) return fail(a.mask, m.status());
     if (m->width != img->width || m->height != img->height) {
-      return fail(a.mask, invalid_argument("mask is " + std::to_string(m->width) + "x" +
-                                           std::to_string(m->height) + ", the image " +
-                                           std::to_string(img->width) + "x" +
-                                           std::to_string(img->height)));
+      return fail(a.mask,
+                  invalid_argument("mask is " + std::to_string(m->width) + "x" +
+                                   std::to_string(m->height) + ", the image " +
+                                   std::to_string(img->width) + "x" + std::to_string(img->height)));
     }
     known = mask_from_image(m.value());
     const Status s = check_mask(known, img->width, img->height, "mask");
@@ -678,9 +711,9 @@ int run_inpaint(ApplicationArgs& a) {
     if (known[i]) continue;
     for (uint32_t c = 0; c < kept.channels; ++c) kept.samples[i * kept.channels + c] = 0;
   }
-  for (const auto& [path, image] : {std::make_pair(a.nearest_png, &nearest.value()),
-                                    std::make_pair(a.linear_png, &linear.value()),
-                                    std::make_pair(a.known_png, &kept)}) {
+  for (const auto& [path, image] :
+       {std::make_pair(a.nearest_png, &nearest.value()),
+        std::make_pair(a.linear_png, &linear.value()), std::make_pair(a.known_png, &kept)}) {
     const Status s = save_png(path, *image, a.force);
     if (!s.ok()) return fail(in, s);
   }
@@ -689,23 +722,21 @@ int run_inpaint(ApplicationArgs& a) {
   const double nn_all = psnr_db(img.value(), nearest.value());
   const double lin_all = psnr_db(img.value(), linear.value());
   const uint64_t n_known = count_set(known);
-  const std::string json_extra =
-      ", \"known_pixels\": " + std::to_string(n_known) +
-      ", \"missing_psnr_db\": " + json_number(r->missing_psnr_db) +
-      ", \"known_psnr_db\": " + json_number(r->known_psnr_db) +
-      ", \"nearest_psnr_db\": " + json_number(nn_all) +
-      ", \"nearest_missing_psnr_db\": " + json_number(nn_missing) +
-      ", \"linear_psnr_db\": " + json_number(lin_all) +
-      ", \"linear_missing_psnr_db\": " + json_number(lin_missing);
+  const std::string json_extra = ", \"known_pixels\": " + std::to_string(n_known) +
+                                 ", \"missing_psnr_db\": " + json_number(r->missing_psnr_db) +
+                                 ", \"known_psnr_db\": " + json_number(r->known_psnr_db) +
+                                 ", \"nearest_psnr_db\": " + json_number(nn_all) +
+                                 ", \"nearest_missing_psnr_db\": " + json_number(nn_missing) +
+                                 ", \"linear_psnr_db\": " + json_number(lin_all) +
+                                 ", \"linear_missing_psnr_db\": " + json_number(lin_missing);
   return finish_application(
       a, "inpaint", r.value(), json_extra,
       {std::to_string(n_known) + " of " + std::to_string(known.size()) +
-           strf(" pixels known (%.1f%%), fitted on those only",
-                  100.0 * n_known / known.size()),
+           strf(" pixels known (%.1f%%), fitted on those only", 100.0 * n_known / known.size()),
        strf("PSNR on missing pixels: network %.2f dB, linear %.2f dB, nearest %.2f dB",
-              r->missing_psnr_db, lin_missing, nn_missing),
-       strf("PSNR on all pixels:     network %.2f dB, linear %.2f dB, nearest %.2f dB",
-              r->psnr_db, lin_all, nn_all)});
+            r->missing_psnr_db, lin_missing, nn_missing),
+       strf("PSNR on all pixels:     network %.2f dB, linear %.2f dB, nearest %.2f dB", r->psnr_db,
+            lin_all, nn_all)});
 }
 
 int run(int argc, char** argv) {
@@ -760,7 +791,8 @@ int run(int argc, char** argv) {
   o_size->excludes(o_psnr)->excludes(o_quality);
   o_psnr->excludes(o_quality);
   enc->add_flag("--json", e.json, "Print the result as one JSON object on stdout");
-  enc->add_option("--arch", e.arch, "siren-pe (default), siren, siren-fourier, relu, pe, fourier");
+  enc->add_option("--arch", e.arch,
+                  "siren-pe (default), siren, siren-fourier, relu, pe, fourier, grid");
   enc->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
   enc->add_option("--layers", e.layers, "Number of hidden layers (default per arch)");
   enc->add_option("--omega0", e.omega0, "SIREN first-layer frequency factor")
@@ -770,6 +802,13 @@ int run(int argc, char** argv) {
   enc->add_option("--ff-features", e.ff_features, "Fourier features m (default hidden/2)");
   enc->add_option("--ff-sigma", e.ff_sigma, "Fourier feature scale sigma")->capture_default_str();
   enc->add_option("--ff-seed", e.ff_seed, "Seed of the Fourier matrix");
+  enc->add_option("--grid-levels", e.grid_levels, "Grid: latent levels")->capture_default_str();
+  enc->add_option("--grid-channels", e.grid_channels, "Grid: latent channels per level")
+      ->capture_default_str();
+  enc->add_option("--grid-coarsen", e.grid_coarsen, "Grid: finest level is the image size / 2^N")
+      ->capture_default_str();
+  enc->add_option("--grid-lambda", e.opt.grid_lambda, "Grid: rate penalty (without a rate target)")
+      ->capture_default_str();
   enc->add_option("--bits", e.opt.bits, "Bits per quantized weight")
       ->check(CLI::Range(2, 16))
       ->capture_default_str();
