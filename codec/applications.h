@@ -88,12 +88,16 @@ struct ApplicationResult {
   uint64_t parameters = 0;
 };
 
-// Options of inpaint_image beyond the encoder's.
-struct InpaintOptions {
-  // Weight of a smoothness prior on the unknown pixels: the mean squared
-  // Laplacian (pixel units, standardised samples) of the network at random
-  // points, added to the loss on the known pixels.  0 turns it off; sine
-  // networks only.
+// Options beyond the encoder's.
+struct ApplicationOptions {
+  // Poisson from the gradient, and blending: weight of the integrated
+  // residual along whole rows and columns (see applications.cc, line_loss);
+  // 0 fits the pointwise derivative residual alone.
+  double line_weight = 0.1;
+  // Inpainting: weight of a smoothness prior on the unknown pixels, the mean
+  // squared Laplacian (pixel units, standardised samples) of the network at
+  // random points, added to the loss on the known pixels.  0 turns it off;
+  // sine networks only.
   double smoothness = 0.0;
   int smoothness_points = 4096;  // random points per step for the prior
 };
@@ -109,7 +113,8 @@ struct InpaintOptions {
 // difference (Laplacian: under 3 x 3); kLaplacian with a ReLU network),
 // kUnsupported (CUDA requested but absent), kCancelled, kInternal (LibTorch).
 StatusOr<ApplicationResult> poisson_reconstruct(const Image& image, PoissonSource source,
-                                                const EncodeOptions& options);
+                                                const EncodeOptions& options,
+                                                const ApplicationOptions& app);
 
 // Fits one network to a gradient field combined from `a` and `b` (see
 // BlendRule); `mask` (width * height bytes, nonzero = inside) is used by
@@ -122,7 +127,8 @@ StatusOr<ApplicationResult> poisson_reconstruct(const Image& image, PoissonSourc
 // poisson_reconstruct.
 StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRule rule,
                                          const std::vector<uint8_t>& mask,
-                                         const EncodeOptions& options);
+                                         const EncodeOptions& options,
+                                         const ApplicationOptions& app);
 
 // Fits a network to the pixels of `image` where `known` (width * height
 // bytes) is nonzero, and decodes it everywhere.  NORM (mean, std) are computed
@@ -132,7 +138,7 @@ StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRu
 // a ReLU network), and those of poisson_reconstruct.
 StatusOr<ApplicationResult> inpaint_image(const Image& image, const std::vector<uint8_t>& known,
                                           const EncodeOptions& options,
-                                          const InpaintOptions& inpaint);
+                                          const ApplicationOptions& app);
 
 // The spatial gradient of `file`'s dequantized network at the points (x[i],
 // y[i]) by LibTorch autograd: n x channels x 2 values (d/dx, d/dy) per point
@@ -145,14 +151,16 @@ StatusOr<std::vector<float>> torch_gradient(const NifFile& file, const std::vect
 // The applications as seen through the encoder plugin (EncoderApi::applications).
 struct ApplicationsApi {
   StatusOr<ApplicationResult> (*poisson_reconstruct)(const Image& image, PoissonSource source,
-                                                     const EncodeOptions& options);
+                                                     const EncodeOptions& options,
+                                                     const ApplicationOptions& app);
   StatusOr<ApplicationResult> (*blend_images)(const Image& a, const Image& b, BlendRule rule,
                                               const std::vector<uint8_t>& mask,
-                                              const EncodeOptions& options);
+                                              const EncodeOptions& options,
+                                              const ApplicationOptions& app);
   StatusOr<ApplicationResult> (*inpaint_image)(const Image& image,
                                                const std::vector<uint8_t>& known,
                                                const EncodeOptions& options,
-                                               const InpaintOptions& inpaint);
+                                               const ApplicationOptions& app);
 };
 
 // The table above, statically allocated.

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <memory>
 #include <cstdio>
+#include <memory>
 
 #include "codec/decoder.h"
 #include "codec/torch_net.h"
@@ -47,9 +47,9 @@ std::string first_line(const std::string& s) {
 
 // Host memory encode_impl needs at its peak, in bytes: what lives for the whole fit, plus
 // the largest of the phases' working sets.  The per-value factors follow the tensors
-// encode_impl and TorchNet create (float32 unless noted); measured peak RSS on CPU
-// (kodim01 768x512 with 16384-pixel and full batches, 1024x1024 and 2048x2048 with 16384)
-// stayed within 0.8-1.2x of this estimate plus LibTorch's ~180 MB.
+// encode_impl and TorchNet create (float32 unless noted).  Measured on CPU, peak RSS less
+// LibTorch's ~180 MB was 0.8 to 1.2 times this estimate (siren-pe 64x3 and 48x5; 768x512
+// with full and 16384-pixel batches, 1024x1024 full, 2048x2048 with 16384).
 uint64_t estimate_peak_memory_bytes(const Image& image, const EncodeOptions& o) {
   const uint64_t n = image.pixel_count();
   const uint64_t c = image.channels;

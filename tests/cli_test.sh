@@ -176,5 +176,56 @@ expect_fail "decode bad region" "region" "$T/br.png" -- "$NIFC" decode "$NIF" -o
 [[ $? -eq 2 ]] && ok || bad "unknown command is not a usage error"
 "$NIFC" --help >/dev/null 2>&1 && ok || bad "--help fails"
 
+# applications (poisson, blend, inpaint): bad input is one line, exit 1, nothing written.
+# Masks are 8-bit gray PNGs written with the standard library only.
+"$PY" - "$T" <<'PYEOF'
+import struct, sys, zlib
+def png(path, w, h, value):
+    raw = b''.join(b'\x00' + bytes([value(x, y) for x in range(w)]) for y in range(h))
+    def chunk(tag, data):
+        return struct.pack('>I', len(data)) + tag + data + struct.pack('>I', zlib.crc32(tag + data))
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+t = sys.argv[1]
+png(t + '/mask_empty.png', 60, 40, lambda x, y: 0)
+png(t + '/mask_small.png', 30, 40, lambda x, y: 255)
+png(t + '/mask_half.png', 60, 40, lambda x, y: 255 if x >= 30 else 0)
+PYEOF
+expect_fail "blend sizes differ" "sizes differ" "$T/bl.nif" -- \
+  "$NIFC" blend "$SAMPLES/rgba.png" "$SAMPLES/parrots.png" -o "$T/bl.nif"
+expect_fail "blend empty mask" "is empty" "$T/bl.nif" -- \
+  "$NIFC" blend "$SAMPLES/rgba.png" "$SAMPLES/rgba.png" --mask "$T/mask_empty.png" -o "$T/bl.nif"
+expect_fail "blend mask size" "mask is 30x40, the images 60x40" "$T/bl.nif" -- \
+  "$NIFC" blend "$SAMPLES/rgba.png" "$SAMPLES/rgba.png" --mask "$T/mask_small.png" -o "$T/bl.nif"
+expect_fail "blend mask rule without mask" "--rule mask needs --mask" "$T/bl.nif" -- \
+  "$NIFC" blend "$SAMPLES/rgba.png" "$SAMPLES/rgba.png" --rule mask -o "$T/bl.nif"
+expect_fail "inpaint keep 0" "cannot keep 0 pixels of 2400" "$T/in.nif" -- \
+  "$NIFC" inpaint "$SAMPLES/rgba.png" --keep 0 -o "$T/in.nif"
+expect_fail "inpaint keep too many" "cannot keep 2401 pixels of 2400" "$T/in.nif" -- \
+  "$NIFC" inpaint "$SAMPLES/rgba.png" --keep 2401 -o "$T/in.nif" --png "$T/in.png"
+[[ ! -e $T/in.png ]] && ok || bad "inpaint keep too many left its PNG"
+expect_fail "inpaint empty mask" "is empty" "$T/in.nif" -- \
+  "$NIFC" inpaint "$SAMPLES/rgba.png" --mask "$T/mask_empty.png" -o "$T/in.nif"
+expect_fail "inpaint mask size" "mask is 30x40, the image 60x40" "$T/in.nif" -- \
+  "$NIFC" inpaint "$SAMPLES/rgba.png" --mask "$T/mask_small.png" -o "$T/in.nif"
+expect_fail "poisson missing input" "missing.png" "$T/po.nif" -- \
+  "$NIFC" poisson "$T/missing.png" -o "$T/po.nif"
+if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
+  expect_fail "poisson laplacian relu" "needs a sine network" "$T/po.nif" -- \
+    "$NIFC" poisson "$SAMPLES/rgba.png" --from laplacian --arch relu -o "$T/po.nif" --steps 2
+  expect_ok "poisson" "$NIFC" poisson "$SAMPLES/rgba.png" -o "$T/po.nif" --png "$T/po.png" \
+    --steps 5 --hidden 8 --threads 1 --json
+  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["command"]=="poisson" and d["steps"]==5' \
+    "$T/stdout" && ok || bad "poisson --json"
+  "$NIFC" decode "$T/po.nif" -o "$T/po2.png" --scale 2 >/dev/null 2>&1 && [[ -s $T/po.png ]] && ok ||
+    bad "poisson output does not decode"
+  expect_ok "inpaint" "$NIFC" inpaint "$SAMPLES/rgba.png" --mask "$T/mask_half.png" -o "$T/in.nif" \
+    --linear-png "$T/lin.png" --steps 5 --hidden 8 --threads 1
+  grep -q "linear" "$T/stderr" && grep -q "nearest" "$T/stderr" && [[ -s $T/lin.png ]] && ok ||
+    bad "inpaint does not report its baselines"
+  expect_ok "blend" "$NIFC" blend "$SAMPLES/rgba.png" "$SAMPLES/rgba.png" --mask "$T/mask_half.png" \
+    -o "$T/bl.nif" --steps 5 --hidden 8 --threads 1
+fi
+
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -96,7 +96,8 @@ TEST_CASE("PngSuite primary and 16bit: every image is encoded and decodes, or is
       CHECK(back->bit_depth == img->bit_depth);
       ++encoded;
     }
-    MESSAGE(folder << ": " << encoded << " encoded and decoded, " << refused << " refused");
+    MESSAGE(std::string(folder) << ": " << encoded << " encoded and decoded, " << refused
+                                << " refused");
   }
 }
 
@@ -151,8 +152,8 @@ TEST_CASE("PngSuite corrupt and the libpng crashers are refused by read_png") {
       CHECK(img.status().message().find('\n') == std::string::npos);
       ++refused;
     }
-    MESSAGE(folder << ": " << refused << " refused, " << decoded
-                   << " decoded (empty_ancillary_chunks.png, by design)");
+    MESSAGE(std::string(folder) << ": " << refused << " refused, " << decoded
+                                << " decoded (empty_ancillary_chunks.png, by design)");
   }
 }
 

@@ -32,14 +32,21 @@ if (($#)); then
 fi
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
 rc=0
+LOG=$(mktemp "$BUILD/fuzz.XXXXXX.log") # one per run: several may run at once
 # The CTest tests hold each target's command line and seeds; FUZZ_SECONDS stretches them.
 FUZZ_SECONDS=$SECONDS_ ctest --test-dir "$BUILD" -L fuzz ${regex:+-R "$regex"} -V \
-  >"$BUILD/fuzz.log" 2>&1 || rc=$?
-sed -nE 's/^[0-9]+: (fuzz_[a-z_]+: .*)$/\1/p' "$BUILD/fuzz.log"
+  >"$LOG" 2>&1 || rc=$?
+summary='fuzz_[a-z_]+: [0-9?]+ executions'
+sed -nE "s/^[0-9]+: ($summary.*)\$/\\1/p" "$LOG"
 if ((rc != 0)); then
-  grep -E '^[0-9]+: ' "$BUILD/fuzz.log" | grep -vE '^[0-9]+: (fuzz_[a-z_]+: |Test command|Working Dir|Environment|Test timeout)' | sed -E 's/^[0-9]+: //' >&2
-  echo "fuzz: failures (full log: $BUILD/fuzz.log)" >&2
+  grep -E '^[0-9]+: ' "$LOG" |
+    grep -vE "^[0-9]+: ($summary|Test command|Working Dir|Environment|Test timeout)" |
+    sed -E 's/^[0-9]+: //' >&2
+  echo "fuzz: failures (full log: $LOG)" >&2
   exit 1
 fi
-grep -q 'No tests were found' "$BUILD/fuzz.log" && { echo "fuzz: no such target: $*" >&2; exit 2; }
-exit 0
+if grep -q 'No tests were found' "$LOG"; then
+  echo "fuzz: no such target: $*" >&2
+  exit 2
+fi
+rm -f "$LOG"

@@ -430,24 +430,30 @@ struct ApplicationArgs {
   // inpaint
   uint64_t keep = 0;
   bool keep_given = false;
-  double smoothness = 0.0;
+  ApplicationOptions app;
   std::string nearest_png, linear_png, known_png;
 };
 
+// The fitting options of encode, with sine networks on raw coordinates by default: their
+// derivatives are what these commands fit, and siren-pe's stall there (README "Applications").
 void add_fit_options(CLI::App* cmd, ApplicationArgs& a) {
+  a.fit.arch = "siren";
   cmd->add_option("-o,--output", a.out, "Output .nif (- for stdout)")->required();
   cmd->add_option("--png", a.png, "Also write the result, decoded at its size, to this PNG");
   cmd->add_flag("-f,--force", a.force, "Overwrite existing output files");
   cmd->add_flag("-q,--quiet", a.quiet, "Print nothing but errors");
   cmd->add_flag("--json", a.json, "Print the result as one JSON object on stdout");
   EncodeArgs& e = a.fit;
-  cmd->add_option("--arch", e.arch, "siren-pe (default), siren, siren-fourier, relu, pe, fourier");
+  cmd->add_option("--arch", e.arch, "siren (default), siren-pe, siren-fourier, relu, pe, fourier");
   cmd->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
   cmd->add_option("--layers", e.layers, "Number of hidden layers (default per arch)");
   cmd->add_option("--omega0", e.omega0, "SIREN first-layer frequency factor")
       ->capture_default_str();
   cmd->add_option("--omega", e.omega, "SIREN hidden-layer frequency factor")->capture_default_str();
   cmd->add_option("--pe-levels", e.pe_levels, "Positional encoding levels L (default per arch)");
+  cmd->add_option("--ff-features", e.ff_features, "Fourier features m (default hidden/2)");
+  cmd->add_option("--ff-sigma", e.ff_sigma, "Fourier feature scale sigma")->capture_default_str();
+  cmd->add_option("--ff-seed", e.ff_seed, "Seed of the Fourier matrix");
   cmd->add_option("--bits", e.opt.bits, "Bits per quantized weight")
       ->check(CLI::Range(2, 16))
       ->capture_default_str();
@@ -596,7 +602,8 @@ int run_poisson(ApplicationArgs& a) {
   if (!img.ok()) return fail(in, img.status());
   StatusOr<const ApplicationsApi*> api = prepare_fit(a);
   if (!api.ok()) return fail(in, api.status());
-  StatusOr<ApplicationResult> r = api.value()->poisson_reconstruct(img.value(), source, a.fit.opt);
+  StatusOr<ApplicationResult> r =
+      api.value()->poisson_reconstruct(img.value(), source, a.fit.opt, a.app);
   clear_progress(a);
   if (!r.ok()) return fail(in, r.status());
   const std::string field = source == PoissonSource::kLaplacian ? "Laplacian" : "gradient";
@@ -647,7 +654,7 @@ int run_blend(ApplicationArgs& a) {
   if (!api.ok()) return fail(in, api.status());
   StatusOr<ApplicationResult> r = api.value()->blend_images(
       img_a.value(), img_b.value(), rule == "mask" ? BlendRule::kMask : BlendRule::kMax, mask,
-      a.fit.opt);
+      a.fit.opt, a.app);
   clear_progress(a);
   if (!r.ok()) return fail(in, r.status());
   std::vector<std::string> lines = {
@@ -695,9 +702,7 @@ int run_inpaint(ApplicationArgs& a) {
   }
   StatusOr<const ApplicationsApi*> api = prepare_fit(a);
   if (!api.ok()) return fail(in, api.status());
-  InpaintOptions io;
-  io.smoothness = a.smoothness;
-  StatusOr<ApplicationResult> r = api.value()->inpaint_image(img.value(), known, a.fit.opt, io);
+  StatusOr<ApplicationResult> r = api.value()->inpaint_image(img.value(), known, a.fit.opt, a.app);
   clear_progress(a);
   if (!r.ok()) return fail(in, r.status());
 
@@ -839,6 +844,10 @@ int run(int argc, char** argv) {
   poi->add_option("--from", pa.from, "gradient (forward differences) or laplacian (5-point)")
       ->check(CLI::IsMember({"gradient", "laplacian"}))
       ->capture_default_str();
+  poi->add_option("--line-weight", pa.app.line_weight,
+                  "Weight of the residual integrated along rows/columns (0: pointwise only)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   add_fit_options(poi, pa);
 
   ApplicationArgs ba;
@@ -850,6 +859,10 @@ int run(int argc, char** argv) {
   ble->add_option("--rule", ba.rule, "max (larger difference per edge) or mask (B inside the mask)")
       ->check(CLI::IsMember({"max", "mask"}));
   ble->add_option("--mask", ba.mask, "PNG, nonzero = take B's gradient (implies --rule mask)");
+  ble->add_option("--line-weight", ba.app.line_weight,
+                  "Weight of the residual integrated along rows/columns (0: pointwise only)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   add_fit_options(ble, ba);
 
   ApplicationArgs ia;
@@ -859,8 +872,12 @@ int run(int argc, char** argv) {
   inp->add_option("--keep", ia.keep, "Keep N random pixels (chosen with --seed)")
       ->each([&ia](const std::string&) { ia.keep_given = true; });
   inp->add_option("--mask", ia.mask, "PNG, nonzero = known pixel");
-  inp->add_option("--smoothness", ia.smoothness,
+  inp->add_option("--smoothness", ia.app.smoothness,
                   "Weight of a Laplacian prior at unknown points (sine archs; 0: off)")
+      ->capture_default_str();
+  inp->add_option("--smoothness-points", ia.app.smoothness_points,
+                  "Random points per step for the smoothness prior")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   inp->add_option("--nearest-png", ia.nearest_png, "Write the nearest-neighbour baseline here");
   inp->add_option("--linear-png", ia.linear_png, "Write the linear (Delaunay) baseline here");

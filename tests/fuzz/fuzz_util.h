@@ -16,12 +16,12 @@ namespace nifc::fuzz {
 
 // Aborts (libFuzzer then records the input) when an invariant the code under test promises
 // does not hold: a crash is not the only kind of bug worth a reproducer.
-#define NIFC_FUZZ_CHECK(cond)                                                             \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define NIFC_FUZZ_CHECK(cond)                                                           \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 inline uint32_t load_le32(const uint8_t* p) {
