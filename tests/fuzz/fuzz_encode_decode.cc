@@ -1,10 +1,10 @@
 // Fuzz target: encode_image (LibTorch) -> parse_nif -> decode_nif on tiny images.
 //
 // The bytes choose an image of at most 8x8 pixels (1..4 channels, 8 or 16 bits, samples
-// from the bytes), an architecture (every encoding and activation, 1..2 hidden layers of
-// width 1..8), bits, 1..3 steps and the other options; every choice is valid, so the
-// encoder must succeed and its file must parse and decode back to the image's geometry
-// with the PSNR the encoder reported.
+// from the bytes), an architecture (every encoding, latent grids of 1..3 levels of any
+// size included, and activation; 1..2 hidden layers of width 1..8), bits, 1..3 steps and the other
+// options; every choice is valid, so the encoder must succeed and its file must parse and decode
+// back to the image's geometry with the PSNR the encoder reported.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -42,7 +42,7 @@ void run(const uint8_t* data, size_t size) {
   const uint8_t kind = r.u8();
   Architecture& a = o.arch;
   a.activation = (kind & 1) ? Activation::kSine : Activation::kRelu;
-  a.encoding = static_cast<Encoding>((kind >> 1) % 3);
+  a.encoding = static_cast<Encoding>((kind >> 1) % 4);
   a.widths.assign(1 + (kind >> 3) % 2, static_cast<uint16_t>(1 + r.u8() % 8));
   a.omega0 = a.activation == Activation::kSine ? 1.0f + r.u8() % 60 : 1.0f;
   a.omega = a.activation == Activation::kSine ? 1.0f + r.u8() % 60 : 1.0f;
@@ -50,6 +50,15 @@ void run(const uint8_t* data, size_t size) {
     const uint8_t pe = r.u8();
     a.pe_levels = static_cast<uint8_t>(1 + pe % 6);
     a.pe_include_input = (pe & 0x80) != 0;
+  }
+  if (a.encoding == Encoding::kGrid) {
+    // SPEC.md §6.4: levels of any size, in any order.
+    a.grid_channels = static_cast<uint8_t>(1 + r.u8() % 3);
+    a.grid_levels.resize(1 + r.u8() % 3);
+    for (GridLevel& level : a.grid_levels) {
+      level.width = 1 + r.u8() % 9;
+      level.height = 1 + r.u8() % 9;
+    }
   }
   if (a.encoding == Encoding::kFourier) {
     a.ff_features = static_cast<uint16_t>(1 + r.u8() % 6);

@@ -21,18 +21,23 @@ void check_parsed(const NifFile& f, const uint8_t* data, size_t size) {
   NIFC_FUZZ_CHECK(h->width == f.width && h->height == f.height && h->channels == f.channels);
   NIFC_FUZZ_CHECK(h->bits == f.bits && h->payload_bytes == f.payload_bytes);
   NIFC_FUZZ_CHECK(h->arch.widths == f.arch.widths);
+  NIFC_FUZZ_CHECK(h->arch.grid_channels == f.arch.grid_channels);
+  NIFC_FUZZ_CHECK(h->arch.grid_levels.size() == f.arch.grid_levels.size());
   NIFC_FUZZ_CHECK(h->tensors.empty());
 
   NIFC_FUZZ_CHECK(f.width >= 1 && f.height >= 1 && f.channels >= 1 && f.channels <= 4);
   NIFC_FUZZ_CHECK(f.mean.size() == f.channels && f.stddev.size() == f.channels);
-  const std::vector<LayerShape> shapes = layer_shapes(f.arch, f.channels);
-  NIFC_FUZZ_CHECK(f.tensors.size() == 2 * shapes.size());
+  // SPEC.md §6.2: W0, b0, ..., WN, bN, then (grid, §6.4) one tensor per latent level.
+  const std::vector<uint64_t> sizes = tensor_sizes(f.arch, f.channels);
+  NIFC_FUZZ_CHECK(sizes.size() ==
+                  2 * layer_shapes(f.arch, f.channels).size() +
+                      (f.arch.encoding == Encoding::kGrid ? f.arch.grid_levels.size() : 0));
+  NIFC_FUZZ_CHECK(f.tensors.size() == sizes.size());
   NIFC_FUZZ_CHECK(f.steps.size() == f.tensors.size());
   std::vector<QuantizedTensor> q(f.tensors.size());
   bool finite = true;
   for (size_t t = 0; t < f.tensors.size(); ++t) {
-    const LayerShape& s = shapes[t / 2];
-    NIFC_FUZZ_CHECK(f.tensors[t].size() == (t % 2 == 0 ? size_t{s.in} * s.out : s.out));
+    NIFC_FUZZ_CHECK(f.tensors[t].size() == sizes[t]);
     NIFC_FUZZ_CHECK(std::isfinite(f.steps[t]) && f.steps[t] > 0);
     q[t].step = f.steps[t];
     for (float v : f.tensors[t]) {
