@@ -8,7 +8,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -97,7 +96,7 @@ Norm norm_of(const torch::Tensor& unit) {
 // Pixel edges: pairs of 4-neighbours p < q, all x-edges (q = p + 1) row by
 // row, then all y-edges (q = p + W) row by row.
 struct Edges {
-  torch::Tensor p, q;  // int64, E
+  torch::Tensor p, q;   // int64, E
   int64_t x_edges = 0;  // H (W - 1), the first rows
 };
 
@@ -118,8 +117,8 @@ Edges list_edges(uint32_t w, uint32_t h) {
   }
   const int64_t n = static_cast<int64_t>(p.size());
   const auto i64 = torch::TensorOptions().dtype(torch::kLong);
-  return {torch::from_blob(p.data(), {n}, i64).clone(), torch::from_blob(q.data(), {n}, i64).clone(),
-          x_edges};
+  return {torch::from_blob(p.data(), {n}, i64).clone(),
+          torch::from_blob(q.data(), {n}, i64).clone(), x_edges};
 }
 
 // The target gradient as a field over the image's continuous extent, so the
@@ -158,7 +157,8 @@ struct Batch {
 };
 
 torch::Tensor to_coords(const torch::Tensor& px, const torch::Tensor& py, uint32_t w, uint32_t h) {
-  return torch::stack({(2 * px + 1) / static_cast<double>(w) - 1, (2 * py + 1) / static_cast<double>(h) - 1}, 1);
+  return torch::stack(
+      {(2 * px + 1) / static_cast<double>(w) - 1, (2 * py + 1) / static_cast<double>(h) - 1}, 1);
 }
 
 // The targets at pixel positions (px, py) (pixel centres at integers), for
@@ -254,7 +254,8 @@ Batch sample_laplacian(const torch::Tensor& lap, uint32_t w, uint32_t h, int64_t
   const torch::Tensor qx = torch::rand({n}, fo) * (iw - 1), qy = torch::rand({n}, fo) * (ih - 1);
   const torch::Tensor x0 = qx.floor().clamp(0, std::max<int64_t>(iw - 2, 0));
   const torch::Tensor y0 = qy.floor().clamp(0, std::max<int64_t>(ih - 2, 0));
-  const torch::Tensor sx = (qx - x0).clamp(0, 1).unsqueeze(1), sy = (qy - y0).clamp(0, 1).unsqueeze(1);
+  const torch::Tensor sx = (qx - x0).clamp(0, 1).unsqueeze(1),
+                      sy = (qy - y0).clamp(0, 1).unsqueeze(1);
   const torch::Tensor x0i = x0.to(torch::kLong), y0i = y0.to(torch::kLong);
   const torch::Tensor x1i = (x0i + 1).clamp_max(iw - 1), y1i = (y0i + 1).clamp_max(ih - 1);
   auto at = [&](const torch::Tensor& yy, const torch::Tensor& xx) {
@@ -340,8 +341,8 @@ torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& idx) {
 // Adam with the encoder's schedule (warm-up, cosine decay) on `loss_fn`.
 // `variance` turns the loss into a PSNR for the progress callback.  Returns the
 // steps run (fewer than o.steps when the time limit stopped it).
-StatusOr<int> run_adam(TorchNet& net, const EncodeOptions& o, double variance,
-                       Clock::time_point t0, const std::function<torch::Tensor()>& loss_fn) {
+StatusOr<int> run_adam(TorchNet& net, const EncodeOptions& o, double variance, Clock::time_point t0,
+                       const std::function<torch::Tensor()>& loss_fn) {
   torch::optim::Adam adam(net.params, torch::optim::AdamOptions(o.lr));
   EncodeProgress prog;
   prog.total_steps = o.steps;
@@ -495,15 +496,16 @@ StatusOr<ApplicationResult> poisson_impl(const Image& image, PoissonSource sourc
     for (uint32_t y = 1; y + 1 < h; ++y) {
       for (uint32_t x = 1; x + 1 < w; ++x) idx.push_back(int64_t{y} * w + x);
     }
-    interior = torch::from_blob(idx.data(), {static_cast<int64_t>(idx.size())}, torch::kLong)
-                   .clone();
+    interior =
+        torch::from_blob(idx.data(), {static_cast<int64_t>(idx.size())}, torch::kLong).clone();
     lap_target = five_point_laplacian(t, interior, w).to(device);
   }
 
   std::function<torch::Tensor()> loss_fn;
   if (!laplacian) {
     loss_fn = [&] {
-      if (ao.line_weight <= 0) return gradient_loss(net, sample_points(field, batch, false, device));
+      if (ao.line_weight <= 0)
+        return gradient_loss(net, sample_points(field, batch, false, device));
       return line_loss(net, sample_lines(field, batch, false, device), field, ao.line_weight);
     };
   } else {
@@ -513,7 +515,8 @@ StatusOr<ApplicationResult> poisson_impl(const Image& image, PoissonSource sourc
       const Batch b = sample_laplacian(lap_target, w, h, batch, device);
       const int64_t band = std::max<int64_t>(1, batch / 4);
       const torch::Tensor lap = torch::mse_loss(network_laplacian(net, b.coords, w, h), b.target);
-      if (ao.line_weight <= 0) return lap + gradient_loss(net, sample_points(field, band, true, device));
+      if (ao.line_weight <= 0)
+        return lap + gradient_loss(net, sample_points(field, band, true, device));
       return lap + line_loss(net, sample_lines(field, band, true, device), field, ao.line_weight);
     };
   }
@@ -588,13 +591,13 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   const int64_t batch = points_per_step(o, a.pixel_count());
 
   TorchNet net = make_net(o.arch, a.channels, device);
-  NIFC_ASSIGN_OR_RETURN(
-      const int steps, run_adam(net, o, variance, t0, [&] {
-        if (ao.line_weight <= 0) {
-          return gradient_loss(net, sample_points(field, batch, false, device));
-        }
-        return line_loss(net, sample_lines(field, batch, false, device), field, ao.line_weight);
-      }));
+  NIFC_ASSIGN_OR_RETURN(const int steps, run_adam(net, o, variance, t0, [&] {
+                          if (ao.line_weight <= 0) {
+                            return gradient_loss(net, sample_points(field, batch, false, device));
+                          }
+                          return line_loss(net, sample_lines(field, batch, false, device), field,
+                                           ao.line_weight);
+                        }));
   const double fit_seconds = seconds_since(t0);
 
   // The constant: A's mean over the border pixels outside the mask (all the
@@ -639,11 +642,8 @@ StatusOr<ApplicationResult> inpaint_impl(const Image& image, const std::vector<u
   NIFC_RETURN_IF_ERROR(check_image(image, "image"));
   NIFC_RETURN_IF_ERROR(check_mask(known, image.width, image.height, "the mask of known pixels"));
   NIFC_RETURN_IF_ERROR(check_options(o, image.channels));
-  if (!(io.smoothness >= 0)) return invalid_argument("smoothness must be >= 0");
-  if (io.smoothness > 0) {
-    NIFC_RETURN_IF_ERROR(check_sine(o.arch, "the smoothness prior"));
-    if (io.smoothness_points < 1) return invalid_argument("smoothness points must be >= 1");
-  }
+  if (!(io.tv >= 0)) return invalid_argument("the total-variation weight must be >= 0");
+  if (io.tv > 0 && io.tv_points < 1) return invalid_argument("tv points must be >= 1");
   NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
   const uint32_t w = image.width, h = image.height;
 
@@ -665,20 +665,19 @@ StatusOr<ApplicationResult> inpaint_impl(const Image& image, const std::vector<u
       const int steps, run_adam(net, o, variance, t0, [&] {
         const torch::Tensor i = batch_rows(coords.size(0), o.batch_pixels, device);
         torch::Tensor loss = torch::mse_loss(net.forward(rows(coords, i)), rows(target, i));
-        if (io.smoothness > 0) {
-          // Anywhere in the image's square, known or not.
-          const torch::Tensor p = torch::rand({io.smoothness_points, 2}, fopts) * 2 - 1;
-          if (std::getenv("NIFC_APP_TV")) {
-            const torch::Tensor c = p.detach().requires_grad_(true);
-            const torch::Tensor out = net.forward(c);
-            const torch::Tensor one = torch::ones({c.size(0), 1}, c.options());
-            const torch::Tensor zero = torch::zeros({c.size(0), 1}, c.options());
-            const torch::Tensor gx = jvp(out, c, torch::cat({one * (2.0 / w), zero}, 1));
-            const torch::Tensor gy = jvp(out, c, torch::cat({zero, one * (2.0 / h)}, 1));
-            loss = loss + io.smoothness * (gx.pow(2) + gy.pow(2)).sum(1).add(1e-6).sqrt().mean();
-          } else {
-            loss = loss + io.smoothness * network_laplacian(net, p, w, h).pow(2).mean();
-          }
+        if (io.tv > 0) {
+          // Total variation of the network at random points anywhere in the
+          // image's square, known or not: the mean over points of
+          // |grad o| (pixel units, summed over channels in quadrature).
+          const torch::Tensor c =
+              (torch::rand({io.tv_points, 2}, fopts) * 2 - 1).requires_grad_(true);
+          const torch::Tensor out = net.forward(c);
+          const torch::Tensor one = torch::ones({c.size(0), 1}, fopts);
+          const torch::Tensor zero = torch::zeros({c.size(0), 1}, fopts);
+          const torch::Tensor gx = jvp(out, c, torch::cat({one * (2.0 / w), zero}, 1));
+          const torch::Tensor gy = jvp(out, c, torch::cat({zero, one * (2.0 / h)}, 1));
+          // The epsilon keeps the square root differentiable where the gradient vanishes.
+          loss = loss + io.tv * (gx.pow(2) + gy.pow(2)).sum(1).add(1e-6).sqrt().mean();
         }
         return loss;
       }));

@@ -94,12 +94,13 @@ struct ApplicationOptions {
   // residual along whole rows and columns (see applications.cc, line_loss);
   // 0 fits the pointwise derivative residual alone.
   double line_weight = 0.1;
-  // Inpainting: weight of a smoothness prior on the unknown pixels, the mean
-  // squared Laplacian (pixel units, standardised samples) of the network at
-  // random points, added to the loss on the known pixels.  0 turns it off;
-  // sine networks only.
-  double smoothness = 0.0;
-  int smoothness_points = 4096;  // random points per step for the prior
+  // Inpainting: weight of a total-variation prior, the network's mean
+  // gradient magnitude (autograd; pixel units, standardised samples, channels
+  // in quadrature) at random points of the whole image, added to the mean
+  // squared error on the known pixels.  It keeps the fit from oscillating
+  // between known pixels while letting edges stay sharp.  0 turns it off.
+  double tv = 0.0;
+  int tv_points = 2048;  // random points per step for the prior
 };
 
 // Fits a network whose derivatives match the image's (see PoissonSource) and
@@ -134,8 +135,8 @@ StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRu
 // bytes) is nonzero, and decodes it everywhere.  NORM (mean, std) are computed
 // over the known pixels only; nothing of the unknown pixels reaches the fit.
 // `options` as for poisson_reconstruct (batch_pixels: known pixels per step).
-// Errors: kInvalidArgument (a mask of another size, or empty; smoothness with
-// a ReLU network), and those of poisson_reconstruct.
+// Errors: kInvalidArgument (a mask of another size, or empty; a negative tv),
+// and those of poisson_reconstruct.
 StatusOr<ApplicationResult> inpaint_image(const Image& image, const std::vector<uint8_t>& known,
                                           const EncodeOptions& options,
                                           const ApplicationOptions& app);

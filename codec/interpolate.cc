@@ -17,8 +17,8 @@ uint64_t splitmix64(uint64_t* state) {
 
 // Uniform in [0, range) without modulo bias (rejection of the top partial block).
 uint64_t bounded(uint64_t* state, uint64_t range) {
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                         std::numeric_limits<uint64_t>::max() % range;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % range;
   uint64_t r;
   do {
     r = splitmix64(state);
@@ -383,8 +383,8 @@ double masked_psnr_db(const Image& a, const Image& b, const std::vector<uint8_t>
   for (size_t i = 0; i < mask.size(); ++i) {
     if ((mask[i] != 0) != set) continue;
     for (uint32_t c = 0; c < a.channels; ++c) {
-      const double d = static_cast<double>(a.samples[i * a.channels + c]) -
-                       b.samples[i * a.channels + c];
+      const double d =
+          static_cast<double>(a.samples[i * a.channels + c]) - b.samples[i * a.channels + c];
       se += d * d;
     }
     count += a.channels;

@@ -872,16 +872,18 @@ int run(int argc, char** argv) {
   inp->add_option("--keep", ia.keep, "Keep N random pixels (chosen with --seed)")
       ->each([&ia](const std::string&) { ia.keep_given = true; });
   inp->add_option("--mask", ia.mask, "PNG, nonzero = known pixel");
-  inp->add_option("--smoothness", ia.app.smoothness,
-                  "Weight of a Laplacian prior at unknown points (sine archs; 0: off)")
+  ia.app.tv = 0.3;
+  inp->add_option("--tv", ia.app.tv, "Weight of the total-variation prior (0: off)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  inp->add_option("--smoothness-points", ia.app.smoothness_points,
-                  "Random points per step for the smoothness prior")
+  inp->add_option("--tv-points", ia.app.tv_points, "Random points per step for the prior")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   inp->add_option("--nearest-png", ia.nearest_png, "Write the nearest-neighbour baseline here");
   inp->add_option("--linear-png", ia.linear_png, "Write the linear (Delaunay) baseline here");
   inp->add_option("--known-png", ia.known_png, "Write the known pixels (others black) here");
+  // Sparse samples want a smoother network than a whole image does.
+  ia.fit.omega0 = 10.0f;
   add_fit_options(inp, ia);
 
   try {
