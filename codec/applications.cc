@@ -28,8 +28,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
-
 std::string first_line(const std::string& s) {
   const size_t nl = s.find('\n');
   return nl == std::string::npos ? s : s.substr(0, nl);
@@ -344,9 +342,7 @@ torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& idx) {
 StatusOr<int> run_adam(TorchNet& net, const EncodeOptions& o, double variance, Clock::time_point t0,
                        const std::function<torch::Tensor()>& loss_fn) {
   torch::optim::Adam adam(net.params, torch::optim::AdamOptions(o.lr));
-  EncodeProgress prog;
-  prog.total_steps = o.steps;
-  double ema = -1.0, last_report = 0.0;
+  ProgressReporter progress(o, variance);
   int step = 0;
   for (; step < o.steps; ++step) {
     const double lr = scheduled_lr(o.lr, o.lr_final_ratio, o.warmup_steps, o.steps, step);
@@ -360,14 +356,8 @@ StatusOr<int> run_adam(TorchNet& net, const EncodeOptions& o, double variance, C
     const bool last = step + 1 == o.steps;
     const double elapsed = seconds_since(t0);
     const bool out_of_time = o.time_limit_s > 0 && elapsed >= o.time_limit_s;
-    if (o.progress && (elapsed - last_report >= 0.5 || last || out_of_time)) {
-      last_report = elapsed;
-      const double l = loss.item<double>();
-      ema = ema < 0 ? l : 0.9 * ema + 0.1 * l;
-      prog.step = step + 1;
-      prog.seconds = elapsed;
-      prog.batch_psnr_db = mse_to_psnr(ema * variance);
-      if (!o.progress(prog)) return Status(StatusCode::kCancelled, "cancelled");
+    if (!progress.report(step + 1, elapsed, last || out_of_time, loss, 0.0)) {
+      return Status(StatusCode::kCancelled, "cancelled");
     }
     if (out_of_time) {
       ++step;

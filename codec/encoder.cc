@@ -22,7 +22,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
 
 // Mean squared error over the whole image in [0, 1] sample units (the
 // normalized error scaled back by each channel's std).
@@ -163,10 +162,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
   };
 
-  EncodeProgress prog;
-  prog.total_steps = o.steps;
-  double ema_mse = -1.0;
-  double last_report = 0.0;
+  ProgressReporter progress(o, variance);
   int step = 0;
   for (; step < o.steps; ++step) {
     // Warm-up, then cosine decay to lr * lr_final_ratio.
@@ -218,15 +214,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       }
       if (o.on_eval) o.on_eval(step + 1, mse_to_psnr(mse));
     }
-    if (o.progress && (elapsed - last_report >= 0.5 || last || out_of_time)) {
-      last_report = elapsed;
-      const double batch_mse = loss.item<double>();
-      ema_mse = ema_mse < 0 ? batch_mse : 0.9 * ema_mse + 0.1 * batch_mse;
-      prog.step = step + 1;
-      prog.seconds = elapsed;
-      prog.batch_psnr_db = mse_to_psnr(ema_mse * variance);
-      prog.best_psnr_db = std::isfinite(best_mse) ? mse_to_psnr(best_mse) : 0.0;
-      if (!o.progress(prog)) return Status(StatusCode::kCancelled, "encoding cancelled");
+    if (!progress.report(step + 1, elapsed, last || out_of_time, loss,
+                         std::isfinite(best_mse) ? mse_to_psnr(best_mse) : 0.0)) {
+      return Status(StatusCode::kCancelled, "encoding cancelled");
     }
     if (out_of_time) {
       ++step;

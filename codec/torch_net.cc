@@ -7,6 +7,21 @@
 
 namespace nifc {
 
+double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
+
+bool ProgressReporter::report(int steps_done, double elapsed, bool force,
+                              const torch::Tensor& loss, double best_psnr_db) {
+  if (!o_.progress || !(force || elapsed - last_report_ >= 0.5)) return true;
+  last_report_ = elapsed;
+  const double l = loss.item<double>();
+  ema_ = ema_ < 0 ? l : 0.9 * ema_ + 0.1 * l;
+  prog_.step = steps_done;
+  prog_.seconds = elapsed;
+  prog_.batch_psnr_db = mse_to_psnr(ema_ * variance_);
+  prog_.best_psnr_db = best_psnr_db;
+  return o_.progress(prog_);
+}
+
 torch::Tensor TorchNet::encode(const torch::Tensor& coords) const {
   const auto opts = coords.options().dtype(torch::kFloat64);
   const torch::Tensor p = coords.to(torch::kFloat64);

@@ -10,10 +10,33 @@
 #include <string>
 #include <vector>
 
+#include "codec/encoder.h"
 #include "format/nif_format.h"
 #include "format/status.h"
 
 namespace nifc {
+
+// PSNR in dB of a mean squared error in [0, 1]^2 units (99 for 0).
+double mse_to_psnr(double mse);
+
+// The progress reports of a fitting loop: at most one per 0.5 s, plus forced
+// ones (the last step, the time limit).  The batch PSNR is a running average of
+// the loss (normalized units) times `variance`.
+class ProgressReporter {
+ public:
+  ProgressReporter(const EncodeOptions& o, double variance) : o_(o), variance_(variance) {
+    prog_.total_steps = o.steps;
+  }
+  // False when the callback asked to stop.  `best_psnr_db` is 0 when unknown.
+  bool report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+              double best_psnr_db);
+
+ private:
+  const EncodeOptions& o_;
+  double variance_;
+  EncodeProgress prog_;
+  double ema_ = -1.0, last_report_ = 0.0;
+};
 
 struct TorchNet {
   Architecture arch;
