@@ -10,6 +10,12 @@
 // fused multiply-add loop with the decoder's instruction set on the same
 // number of threads, measured in the same run.  The last line is
 //   ms=... mp_s=... gflops=... peak_gflops=... pct_of_peak=...
+// A latent-grid file's cost is not all multiply-adds: each point also reads
+// 4 corners x channels latents per level.  For those, a line before the last
+// gives that part its own bound, the latent bytes read against this machine's
+// streaming read bandwidth (measured in the same run, same threads), and the
+// time both bounds together allow:
+//   grid: latent_bytes=... gb_s=... mem_bw_gb_s=... pct_of_bw=... bound_ms=... pct_of_bound=...
 // NIFC_ISA=sse2|avx2 caps the instruction set of both.  Exit status: 0, 1 on
 // an error, 2 on a usage error.
 #include <algorithm>
@@ -178,6 +184,48 @@ Peak measure_peak(internal::Isa isa, int threads, int runs) {
   return best;
 }
 
+// ----------------------------------------------------------- bandwidth ----
+struct Bandwidth {
+  double gb_s = 0;          // wall clock, best run
+  double gb_per_cpu_s = 0;  // per CPU-second (insensitive to other load)
+};
+
+// GB/s of `threads` threads summing disjoint slices of a 256 MiB buffer (far
+// beyond the caches), best of `runs`: the streaming read bandwidth.
+Bandwidth measure_read_bandwidth(int threads, int runs) {
+  const size_t n = size_t{32} << 20;  // uint64_t words
+  std::vector<uint64_t> buf(n);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;  // touch every page before timing
+  volatile uint64_t sink = 0;
+  Bandwidth best;
+  for (int r = 0; r < runs; ++r) {
+    std::vector<std::thread> pool;
+    std::vector<uint64_t> sums(threads, 0);
+    const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t lo = n * t / threads, hi = n * (t + 1) / threads;
+        uint64_t a = 0, b = 0, c = 0, d = 0;
+        for (size_t i = lo; i + 4 <= hi; i += 4) {
+          a += buf[i];
+          b += buf[i + 1];
+          c += buf[i + 2];
+          d += buf[i + 3];
+        }
+        sums[t] = a + b + c + d;
+      });
+    }
+    for (std::thread& th : pool) th.join();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double cpu = cpu_seconds() - c0;
+    for (uint64_t v : sums) sink = sink + v;
+    best.gb_s = std::max(best.gb_s, n * sizeof(uint64_t) / s * 1e-9);
+    best.gb_per_cpu_s = std::max(best.gb_per_cpu_s, n * sizeof(uint64_t) / cpu * 1e-9);
+  }
+  return best;
+}
+
 // ---------------------------------------------------------------- main ----
 int usage(const char* msg) {
   std::fprintf(stderr,
@@ -302,6 +350,24 @@ int run(int argc, char** argv) {
               path.c_str(), static_cast<unsigned long long>(pixels),
               static_cast<unsigned long long>(net->macs_per_point()), internal::isa_name(isa),
               used_threads, repeat);
+  const Architecture& arch = file->arch;
+  if (arch.encoding == Encoding::kGrid) {
+    // Bilinear lookups: 4 corners x channels floats per level per point.
+    const double bytes = 4.0 * arch.grid_channels * sizeof(float) * arch.grid_levels.size() *
+                         static_cast<double>(pixels) * supersample * supersample;
+    const Bandwidth bw = measure_read_bandwidth(used_threads, 3);
+    // The time the two bounds allow (multiply-adds at the FMA peak, latents at
+    // the read bandwidth) as a share of the time taken; per CPU-second too.
+    const double bound_ms = (flops / (peak * 1e9) + bytes / (bw.gb_s * 1e9)) * 1e3;
+    const double bound_cpu_ms =
+        (flops / (peak_run.gflops_per_cpu * 1e9) + bytes / (bw.gb_per_cpu_s * 1e9)) * 1e3;
+    std::printf(
+        "grid: latent_bytes=%.0f gb_s=%.2f mem_bw_gb_s=%.2f pct_of_bw=%.1f bound_ms=%.2f "
+        "pct_of_bound=%.1f gb_per_cpu_s=%.2f mem_bw_per_cpu_s=%.2f pct_of_bound_cpu=%.1f\n",
+        bytes, bytes / (best_ms * 1e-3) * 1e-9, bw.gb_s,
+        100.0 * bytes / (best_ms * 1e-3) * 1e-9 / bw.gb_s, bound_ms, 100.0 * bound_ms / best_ms,
+        bytes / best_cpu_s * 1e-9, bw.gb_per_cpu_s, 100.0 * bound_cpu_ms / (best_cpu_s * 1e3));
+  }
   std::printf("ms=%.2f mp_s=%.2f gflops=%.1f peak_gflops=%.1f pct_of_peak=%.1f\n", best_ms,
               pixels / (best_ms * 1e-3) * 1e-6, gflops, peak, 100.0 * gflops / peak);
   return 0;
