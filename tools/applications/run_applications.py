@@ -6,8 +6,8 @@
 
 Tasks: Poisson reconstruction from the gradient and from the Laplacian, gradient-domain
 blending (mask and max rules), inpainting from 10% random pixels against nearest-neighbour
-and linear (Delaunay) interpolation of the same pixels.  Every fit runs at nice 10 on one
-thread (the machine is shared).  Writes, into --out: one figure per task (*.png),
+and linear (Delaunay) interpolation of the same pixels.  Every fit runs on one thread, at
+nice --nice (default 10: the machine is shared).  Writes, into --out: one figure per task (*.png),
 results.json (every number nifc printed, with the command lines) and results.md (the table
 that README "Applications" quotes).  Needs Debian's python3 with numpy, PIL and matplotlib.
 """
@@ -58,9 +58,12 @@ def load_crop(kodak, image, left, top):
     return im.crop((left, top, left + 256, top + 256))
 
 
+NICE = 10  # --nice
+
+
 def run_nifc(nifc, args, log, tmp):
-    """Runs `nifc ARGS --json` at nice 10 on one thread; returns the parsed JSON."""
-    cmd = ["nice", "-n", "10", nifc] + args + ["--threads", "1", "--json", "-f"]
+    """Runs `nifc ARGS --json` at nice NICE on one thread; returns the parsed JSON."""
+    cmd = ["nice", "-n", str(NICE), nifc] + args + ["--threads", "1", "--json", "-f"]
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     # As a person would type it: files by their names in the scratch folder.
     shown = " ".join(shlex.quote(a.replace(tmp + os.sep, "")) for a in ["nifc"] + args)
@@ -120,7 +123,10 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="a few steps per fit (a smoke test of the script, not a measurement)")
     ap.add_argument("--tasks", default="gradient,laplacian,blend,inpaint")
+    ap.add_argument("--nice", type=int, default=10, help="niceness of every fit")
     a = ap.parse_args()
+    global NICE
+    NICE = a.nice
     nifc = os.path.abspath(a.nifc)
     tasks = a.tasks.split(",")
     os.makedirs(a.out, exist_ok=True)
@@ -151,7 +157,7 @@ def main():
                 out_png = os.path.join(tmp, "%s_%s_out.png" % (name, source))
                 r = run_nifc(nifc, ["poisson", crops[name], "--from", source, "-o",
                                     os.path.join(tmp, "p.nif"), "--png", out_png] + opts(base),
-                             log)
+                             log, tmp)
                 rows.append(("Poisson (%s)" % source, "%s (%s)" % (name, image),
                              "%.2f dB against the original" % r["psnr_db"],
                              "%s field %.2f dB" % (source, r["field_psnr_db"]),
@@ -235,8 +241,8 @@ def main():
     lines = ["| task | image | PSNR | field / all pixels | steps, time |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", "Made by `/usr/bin/python3 tools/applications/run_applications.py%s`; the nifc "
-              "command lines are in results.json (each ran with `--threads 1` at nice 10)." %
-              (" --quick" if a.quick else "")]
+              "command lines are in results.json (each ran with `--threads 1` at nice %d)." %
+              (" --quick" if a.quick else "", NICE)]
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
