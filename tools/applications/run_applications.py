@@ -42,11 +42,11 @@ BLEND_B = ("parrot", "kodim23", 300, 60)
 BLEND_ELLIPSE = (56, 40, 216, 232)  # left, top, right, bottom
 
 # The options of each task (README "Applications" explains the choices).
-POISSON_GRADIENT = ["--arch", "siren", "--hidden", "96", "--layers", "3", "--steps", "1500",
+POISSON_GRADIENT = ["--arch", "siren", "--hidden", "96", "--layers", "3", "--steps", "800",
                     "--batch", "4096"]
-POISSON_LAPLACIAN = ["--arch", "siren", "--hidden", "64", "--layers", "3", "--steps", "1000",
+POISSON_LAPLACIAN = ["--arch", "siren", "--hidden", "64", "--layers", "3", "--steps", "800",
                      "--batch", "2048"]
-BLEND = ["--arch", "siren", "--hidden", "96", "--layers", "3", "--steps", "1500",
+BLEND = ["--arch", "siren", "--hidden", "96", "--layers", "3", "--steps", "800",
          "--batch", "4096"]
 INPAINT = ["--arch", "siren", "--hidden", "128", "--layers", "3", "--omega0", "10",
            "--steps", "1000", "--tv", "0.3"]
