@@ -22,7 +22,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-
 // Mean squared error over the whole image in [0, 1] sample units (the
 // normalized error scaled back by each channel's std).
 double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target,

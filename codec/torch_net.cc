@@ -9,8 +9,8 @@ namespace nifc {
 
 double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
 
-bool ProgressReporter::report(int steps_done, double elapsed, bool force,
-                              const torch::Tensor& loss, double best_psnr_db) {
+bool ProgressReporter::report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+                              double best_psnr_db) {
   if (!o_.progress || !(force || elapsed - last_report_ >= 0.5)) return true;
   last_report_ = elapsed;
   const double l = loss.item<double>();
