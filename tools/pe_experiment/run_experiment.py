@@ -578,10 +578,17 @@ def write_reports(args, images, rows_by_key, info):
               "%.1f min.\n"
               % (info["setting"], info["hardware"], args.threads, args.jobs,
                  load_note(rows_by_key), info["total_wall_s"] / 60, info["encode_wall_s"] / 60))
+    def header(*cells):
+        md.append("| " + " | ".join(cells) + " |")
+        md.append("|" + "---|" * len(cells))
+
+    def finished(run):
+        """`run`'s finished rows, and a label suffix naming the image when only some are."""
+        rs = [rows_by_key[(im, run)] for im in names if (im, run) in rows_by_key]
+        return rs, ("" if len(rs) == len(names) else " (%s)" % names[0])
+
     md.append("## PSNR at the training size (dB, 128x128, decoded `--bits 16` file)\n")
-    hdr = "| network | parameters | " + " | ".join(names) + " | mean | s/step |"
-    md.append(hdr)
-    md.append("|" + "---|" * (hdr.count("|") - 1))
+    header("network", "parameters", *names, "mean", "s/step")
     for run in ALL_RUNS:
         rs = [rows_by_key.get((im, run)) for im in names]
         if not any(rs):
@@ -595,9 +602,7 @@ def write_reports(args, images, rows_by_key, info):
     md.append("\n## PSNR of the 2x decode (256x256) against the true 256x256 downsample (dB)\n")
     md.append("The networks only saw the 128x128 pixels; this scores what they put between "
               "them.  Baseline: Lanczos upsampling of the 128x128 image.\n")
-    hdr = "| network | " + " | ".join(names) + " | mean |"
-    md.append(hdr)
-    md.append("|" + "---|" * (hdr.count("|") - 1))
+    header("network", *names, "mean")
     md.append("| Lanczos 2x (baseline) | %s | %s |" % (
         " | ".join(fmt(info["lanczos_2x"][im]) for im in names),
         fmt(np.mean([info["lanczos_2x"][im] for im in names]))))
@@ -614,11 +619,9 @@ def write_reports(args, images, rows_by_key, info):
     pick = [s for s in steps_cols if s in {steps_cols[min(len(steps_cols) - 1, i)]
                                           for i in np.linspace(0, len(steps_cols) - 1, 6)
                                           .round().astype(int)}]
-    hdr = "| network | " + " | ".join("step %d" % s for s in pick) + " |"
-    md.append(hdr)
-    md.append("|" + "---|" * (hdr.count("|") - 1))
+    header("network", *("step %d" % s for s in pick))
     for run in ALL_RUNS:
-        rs = [rows_by_key[(im, run)] for im in names if (im, run) in rows_by_key]
+        rs, suffix = finished(run)
         if not rs:
             continue
         cells = []
@@ -626,20 +629,16 @@ def write_reports(args, images, rows_by_key, info):
             v = [dict(zip(*r["curve"])).get(s) for r in rs]
             v = [x for x in v if x is not None]
             cells.append(fmt(np.mean(v)) if v else "-")
-        suffix = "" if len(rs) == len(names) else " (%s)" % names[0]
         md.append("| %s%s | %s |" % (ALL_RUNS[run][0], suffix, " | ".join(cells)))
     md.append("\n## Error/signal energy per radial frequency band (dB, 1x decodes, mean over "
               "images; lower is better; 0 dB = band not reproduced at all)\n")
     md.append("Bands in cycles per pixel of the 128x128 image (0.5 = Nyquist = %g cycles per "
               "unit of the [-1,1] square; the last band is the corners beyond Nyquist).\n" % nyq)
-    hdr = "| network | " + " | ".join("%.3g-%.3g" % b for b in BANDS) + " |"
-    md.append(hdr)
-    md.append("|" + "---|" * (hdr.count("|") - 1))
+    header("network", *("%.3g-%.3g" % b for b in BANDS))
     for run in ALL_RUNS:
-        rs = [rows_by_key[(im, run)] for im in names if (im, run) in rows_by_key]
+        rs, suffix = finished(run)
         if not rs:
             continue
-        suffix = "" if len(rs) == len(names) else " (%s)" % names[0]
         md.append("| %s%s | %s |" % (ALL_RUNS[run][0], suffix, " | ".join(
             fmt(v, 1) for v in np.mean([r["bands"] for r in rs], 0))))
     md.append("\n## Input encodings against the training grid (encodings.csv)\n")
