@@ -48,6 +48,8 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tools", "rd"))
+from rd_sweep import psnr_rgb as psnr  # noqa: E402  (8-bit RGB PSNR, as the RD tools)
 
 HIDDEN, LAYERS, LR = 256, 4, 1e-4
 SIZE = 128
@@ -99,15 +101,6 @@ def write_atomic(path, data):
 def load_rgb(path):
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
-def psnr(ref, dec):
-    ref = np.asarray(ref, np.float64)
-    dec = np.asarray(dec, np.float64)
-    if ref.shape != dec.shape:
-        raise ValueError("shape %s != %s" % (dec.shape, ref.shape))
-    mse = np.mean((ref - dec) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 # Octave bands of the radial frequency, cycles per pixel of the 128x128 grid
