@@ -21,17 +21,7 @@
 namespace nifc {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string first_line(const std::string& s) {
-  const size_t nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
 
 Status check_image(const Image& image, const std::string& name) {
   if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||

@@ -16,12 +16,6 @@
 namespace nifc {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Mean squared error over the whole image in [0, 1] sample units (the
 // normalized error scaled back by each channel's std).
 double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target,
@@ -36,11 +30,6 @@ double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::T
     se += d.pow(2).sum().item<double>();
   }
   return se / static_cast<double>(n * target.size(1));
-}
-
-std::string first_line(const std::string& s) {
-  const size_t nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
 // Host memory encode_impl needs at its peak, in bytes: what lives for the whole fit, plus

@@ -7,6 +7,15 @@
 
 namespace nifc {
 
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string first_line(const std::string& s) {
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
 double mse_to_psnr(double mse) { return mse > 0 ? -10.0 * std::log10(mse) : 99.0; }
 
 bool ProgressReporter::report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,

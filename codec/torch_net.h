@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,14 @@
 #include "format/status.h"
 
 namespace nifc {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds since t0.
+double seconds_since(Clock::time_point t0);
+
+// The first line of `s` (LibTorch's messages carry backtraces after it).
+std::string first_line(const std::string& s);
 
 // PSNR in dB of a mean squared error in [0, 1]^2 units (99 for 0).
 double mse_to_psnr(double mse);
