@@ -311,6 +311,81 @@ torch::Tensor line_loss(const TorchNet& net, const Lines& l, const GradientField
   return loss + line_weight * total / static_cast<double>(l.rows + l.cols);
 }
 
+// Differences of the network's values at pixel centres over spans of k = 1,
+// 2, 4, ... pixels along rows and columns, against the sums of the target
+// differences along the same spans (prefix sums: H x W x C, sums[y][x] the
+// sum of the x-differences left of pixel x in row y, and likewise down the
+// columns).  A derivative loss alone weighs an error of frequency w by w^2, so
+// gradient descent settles the large scales last (the region's colour, in a
+// blend), as Jacobi iterations do; the long spans see those scales at full
+// weight, as a multigrid solver's coarse levels do.  Spans are drawn with
+// equal probability per scale and weighted 1/k, so the scales above a pixel
+// add up to about one value term.  On a field that is not a gradient (a blend
+// across its mask's edge) the spans' sums depend on the path; straight spans
+// of every length make that a least-squares average, without whole-line
+// integrals (which turn path dependence into row and column streaks).
+struct SpanSums {
+  uint32_t w = 0, h = 0;
+  torch::Tensor along_x, along_y;  // H W x C each, on the device
+};
+
+SpanSums span_sums(const torch::Tensor& field, int64_t x_edges, uint32_t w, uint32_t h,
+                   const torch::Device& device) {
+  const int64_t c = field.size(1), wi = w, hi = h;
+  SpanSums s;
+  s.w = w;
+  s.h = h;
+  torch::Tensor sx = torch::zeros({hi, wi, c});
+  if (wi > 1) {
+    sx.slice(1, 1, wi).copy_(field.slice(0, 0, x_edges).reshape({hi, wi - 1, c}).cumsum(1));
+  }
+  torch::Tensor sy = torch::zeros({hi, wi, c});
+  if (hi > 1) {
+    sy.slice(0, 1, hi).copy_(
+        field.slice(0, x_edges, field.size(0)).reshape({hi - 1, wi, c}).cumsum(0));
+  }
+  s.along_x = sx.reshape({hi * wi, c}).to(device);
+  s.along_y = sy.reshape({hi * wi, c}).to(device);
+  return s;
+}
+
+// n spans (half along x, half along y; all along the one with more than one
+// pixel), the weighted mean squared residual.
+torch::Tensor span_loss(const TorchNet& net, const SpanSums& s, int64_t n,
+                        const torch::Device& device) {
+  const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  std::vector<torch::Tensor> p0, p1, weights, want;
+  auto add = [&](bool along_x, int64_t count) {
+    const int64_t len = along_x ? s.w : s.h, across = along_x ? s.h : s.w;
+    if (len < 2 || count < 1) return;
+    int scales = 0;
+    while ((int64_t{1} << scales) <= len - 1) ++scales;
+    const torch::Tensor k = torch::pow(2.0, torch::randint(scales, {count}, fo)).floor();
+    const torch::Tensor start = (torch::rand({count}, fo) * (len - k)).floor().clamp_min(0);
+    const torch::Tensor line = (torch::rand({count}, fo) * across).floor().clamp_max(across - 1);
+    const torch::Tensor end = start + k;
+    const torch::Tensor &px0 = along_x ? start : line, &py0 = along_x ? line : start;
+    const torch::Tensor px1 = along_x ? end : line, py1 = along_x ? line : end;
+    const torch::Tensor& sums = along_x ? s.along_x : s.along_y;
+    auto index = [&](const torch::Tensor& x, const torch::Tensor& y) {
+      return (y * static_cast<double>(s.w) + x).to(torch::kLong);
+    };
+    p0.push_back(to_coords(px0, py0, s.w, s.h));
+    p1.push_back(to_coords(px1, py1, s.w, s.h));
+    want.push_back(sums.index_select(0, index(px1, py1)) - sums.index_select(0, index(px0, py0)));
+    weights.push_back((1.0 / k).unsqueeze(1));
+  };
+  const bool both = s.w > 1 && s.h > 1;
+  add(true, both ? n / 2 : n);
+  add(false, both ? n - n / 2 : n);
+  if (p0.empty()) return torch::zeros({}, fo);
+  const torch::Tensor a = torch::cat(p0), b = torch::cat(p1);
+  const torch::Tensor out = net.forward(torch::cat({a, b}));
+  const torch::Tensor r = out.slice(0, a.size(0), out.size(0)) - out.slice(0, 0, a.size(0)) -
+                          torch::cat(want);
+  return (torch::cat(weights) * r.pow(2)).mean();
+}
+
 // Points per step: batch_pixels, or as many as the image has pixels when 0.
 int64_t points_per_step(const EncodeOptions& o, uint64_t pixels) {
   return o.batch_pixels > 0 ? o.batch_pixels : static_cast<int64_t>(pixels);
@@ -540,13 +615,13 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
     return invalid_argument("A has " + std::to_string(a.channels) + " channels, B " +
                             std::to_string(b.channels) + " (they must have the same layout)");
   }
-  if (rule == BlendRule::kMask) {
+  if (rule == BlendRule::kMask || !mask.empty()) {
     NIFC_RETURN_IF_ERROR(check_mask(mask, w, h, "the mask"));
-  } else if (!mask.empty()) {
-    return invalid_argument("a mask goes with the mask rule only");
   }
   if (w * uint64_t{h} < 2) return invalid_argument("a 1x1 image has no gradient");
   NIFC_RETURN_IF_ERROR(check_options(o, a.channels));
+  if (!(ao.value_weight >= 0)) return invalid_argument("the value weight must be >= 0");
+  if (!(ao.span_weight >= 0)) return invalid_argument("the span weight must be >= 0");
   NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
 
   const torch::Tensor ua = unit_samples(a), ub = unit_samples(b);
@@ -555,28 +630,102 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   const Edges edges = list_edges(w, h);
   const torch::Tensor ga = ua.index_select(0, edges.q) - ua.index_select(0, edges.p);
   const torch::Tensor gb = ub.index_select(0, edges.q) - ub.index_select(0, edges.p);
-  torch::Tensor take_b;  // E x 1, bool
-  if (rule == BlendRule::kMax) {
-    take_b = (gb.pow(2).sum(1, true) > ga.pow(2).sum(1, true));
+  // The region: edges whose two pixels are both inside the mask (every edge
+  // without a mask).  Inside it the rule chooses; elsewhere the field is A's.
+  torch::Tensor region;  // E x 1, bool
+  std::vector<int64_t> outside;  // pixels outside the mask
+  if (mask.empty()) {
+    region = torch::ones({edges.p.size(0), 1}, torch::kBool);
   } else {
     std::vector<uint8_t> inside(mask.size());
-    for (size_t i = 0; i < mask.size(); ++i) inside[i] = mask[i] != 0;
+    for (size_t i = 0; i < mask.size(); ++i) {
+      inside[i] = mask[i] != 0;
+      if (!inside[i]) outside.push_back(static_cast<int64_t>(i));
+    }
     const torch::Tensor m =
         torch::from_blob(inside.data(), {static_cast<int64_t>(inside.size())}, torch::kUInt8)
             .to(torch::kBool);
-    take_b = (m.index_select(0, edges.p) & m.index_select(0, edges.q)).unsqueeze(1);
+    region = (m.index_select(0, edges.p) & m.index_select(0, edges.q)).unsqueeze(1);
+  }
+  torch::Tensor take_b = region;
+  if (rule == BlendRule::kMax) {
+    take_b = region & (gb.pow(2).sum(1, true) > ga.pow(2).sum(1, true));
   }
   const torch::Tensor combined = torch::where(take_b, gb, ga);  // sample units
   const GradientField field = gradient_field(edges, combined / norm.stddev, w, h, device);
+  const SpanSums spans = span_sums(combined / norm.stddev, edges.x_edges, w, h, device);
   const int64_t batch = points_per_step(o, a.pixel_count());
 
+  // Outside the mask A's values hold (Perez et al.'s boundary condition, on
+  // every outside pixel rather than the boundary ring only): a gradient field
+  // fixes its low frequencies only weakly, so without them the region drifts
+  // in colour.  A batch of outside pixels per step.
+  const torch::Tensor ta = (ua - norm.mean) / norm.stddev;
+  torch::Tensor fixed_coords, fixed_target;
+  if (!outside.empty() && ao.value_weight > 0) {
+    const torch::Tensor oi =
+        torch::from_blob(outside.data(), {static_cast<int64_t>(outside.size())}, torch::kLong);
+    fixed_coords = pixel_coords(w, h).index_select(0, oi).to(device);
+    fixed_target = ta.index_select(0, oi).to(device);
+  }
+  // A warm start: for the first quarter of the steps, plain values of the
+  // composite that is A outside the mask and B inside, shifted per channel by
+  // A's mean minus B's over the mask's boundary ring.  The solution differs
+  // from it by a smooth correction, which the field then fits; from scratch,
+  // the region's large scales (its colour) would come last and slowly.
+  torch::Tensor warm_coords, warm_target;
+  int warm_steps = 0;
+  if (!outside.empty() && ao.warm_start) {
+    std::vector<int64_t> ring;  // inside pixels with a 4-neighbour outside
+    for (uint32_t y = 0; y < h; ++y) {
+      for (uint32_t x = 0; x < w; ++x) {
+        const size_t i = size_t{y} * w + x;
+        if (mask[i] == 0) continue;
+        const bool edge = (x > 0 && mask[i - 1] == 0) || (x + 1 < w && mask[i + 1] == 0) ||
+                          (y > 0 && mask[i - w] == 0) || (y + 1 < h && mask[i + w] == 0);
+        if (edge) ring.push_back(static_cast<int64_t>(i));
+      }
+    }
+    if (!ring.empty()) {
+      const torch::Tensor ri =
+          torch::from_blob(ring.data(), {static_cast<int64_t>(ring.size())}, torch::kLong);
+      const torch::Tensor offset = (ua.index_select(0, ri) - ub.index_select(0, ri)).mean(0);
+      std::vector<uint8_t> in(mask.size());
+      for (size_t i = 0; i < mask.size(); ++i) in[i] = mask[i] != 0;
+      const torch::Tensor m =
+          torch::from_blob(in.data(), {static_cast<int64_t>(in.size()), 1}, torch::kUInt8)
+              .to(torch::kBool);
+      const torch::Tensor composite = torch::where(m, ub + offset, ua);
+      warm_coords = pixel_coords(w, h).to(device);
+      warm_target = ((composite - norm.mean) / norm.stddev).to(device);
+      warm_steps = o.steps / 4;
+    }
+  }
   TorchNet net = make_net(o.arch, a.channels, device);
+  int calls = 0;
   NIFC_ASSIGN_OR_RETURN(const int steps, run_adam(net, o, variance, t0, [&] {
-                          if (ao.line_weight <= 0) {
-                            return gradient_loss(net, sample_points(field, batch, false, device));
+                          if (calls++ < warm_steps) {
+                            const torch::Tensor i =
+                                batch_rows(warm_coords.size(0), static_cast<int>(batch), device);
+                            return torch::mse_loss(net.forward(rows(warm_coords, i)),
+                                                   rows(warm_target, i));
                           }
-                          return line_loss(net, sample_lines(field, batch, false, device), field,
-                                           ao.line_weight);
+                          torch::Tensor loss =
+                              ao.line_weight <= 0
+                                  ? gradient_loss(net, sample_points(field, batch, false, device))
+                                  : line_loss(net, sample_lines(field, batch, false, device),
+                                              field, ao.line_weight);
+                          if (ao.span_weight > 0) {
+                            loss = loss + ao.span_weight * span_loss(net, spans, batch, device);
+                          }
+                          if (fixed_coords.defined()) {
+                            const torch::Tensor i =
+                                batch_rows(fixed_coords.size(0), static_cast<int>(batch), device);
+                            loss = loss + ao.value_weight *
+                                              torch::mse_loss(net.forward(rows(fixed_coords, i)),
+                                                              rows(fixed_target, i));
+                          }
+                          return loss;
                         }));
   const double fit_seconds = seconds_since(t0);
 
@@ -601,11 +750,10 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   }
   const torch::Tensor ai =
       torch::from_blob(anchor_idx.data(), {static_cast<int64_t>(anchor_idx.size())}, torch::kLong);
-  const torch::Tensor ta = (ua - norm.mean) / norm.stddev;
   const torch::Tensor out = evaluate_grid(net, w, h, device);
   const torch::Tensor shift = ta.index_select(0, ai).mean(0) - out.index_select(0, ai).mean(0);
   NIFC_ASSIGN_OR_RETURN(ApplicationResult r, finish(net, a, norm, shift, o));
-  if (rule == BlendRule::kMask) r.psnr_db = masked_psnr_db(a, r.decoded, mask, false);
+  if (!mask.empty()) r.psnr_db = masked_psnr_db(a, r.decoded, mask, false);
   r.field_psnr_db = edge_field_psnr(r.decoded, edges, combined);
   r.steps = steps;
   r.fit_seconds = fit_seconds;

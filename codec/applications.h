@@ -52,12 +52,15 @@ enum class PoissonSource : uint8_t {
   kLaplacian = 1,
 };
 
+// The field inside the region: edges whose two pixels are both inside the
+// mask, or every edge without a mask (kMax only).  Outside the region the field
+// is A's differences, and outside the mask A's values are fitted too (see
+// ApplicationOptions::value_weight), as in Perez et al. 2003.
 enum class BlendRule : uint8_t {
   // Per pixel edge, the difference of larger magnitude (summed over the
-  // channels) of A's and B's ("mixing gradients", Perez et al. 2003).
+  // channels) of A's and B's ("mixing gradients").
   kMax = 0,
-  // B's difference on edges whose two pixels are both inside the mask, A's
-  // elsewhere ("seamless cloning").
+  // B's difference ("seamless cloning"); needs a mask.
   kMask = 1,
 };
 
@@ -65,8 +68,8 @@ struct ApplicationResult {
   std::vector<uint8_t> file;  // the .nif bytes
   Image decoded;  // the file decoded at its stored size by the plain decoder (source depth)
   // Poisson: against the original image.  Inpaint: against the original on
-  // all pixels.  Blend (mask rule): against A on the pixels outside the mask;
-  // NaN for the max rule.  All of the decoded file, peak 2^depth - 1.
+  // all pixels.  Blend: against A on the pixels outside the mask; NaN
+  // without a mask.  All of the decoded file, peak 2^depth - 1.
   double psnr_db = 0.0;
   double missing_psnr_db = 0.0;  // inpaint: on the pixels that were not known; else NaN
   double known_psnr_db = 0.0;    // inpaint: on the known pixels; else NaN
@@ -93,7 +96,22 @@ struct ApplicationOptions {
   // Poisson from the gradient, and blending: weight of the integrated
   // residual along whole rows and columns (see applications.cc, line_loss);
   // 0 fits the pointwise derivative residual alone.
+  // (It assumes a field that is a gradient: a blended field is not one across
+  // the mask's edge, and the per-line integrals then disagree from line to
+  // line, which shows as streaks; the blend command defaults it to 0.)
   double line_weight = 0.1;
+  // Blending with a mask: weight of the mean squared error (standardised
+  // samples) against A on the pixels outside the mask, which fixes the
+  // result there and is the boundary condition of the region inside.  0
+  // fits the field alone.
+  double value_weight = 1.0;
+  // Blending: weight of the differences of the network's values over spans
+  // of 1, 2, 4, ... pixels against the field summed along them (see
+  // applications.cc, span_loss), which settle the large scales.  0: off.
+  double span_weight = 10.0;
+  // Blending with a mask: start with a quarter of the steps on the values of
+  // A outside the mask and B inside, offset to A's level at the mask's edge.
+  bool warm_start = true;
   // Inpainting: weight of a total-variation prior, the network's mean
   // gradient magnitude (autograd; pixel units, standardised samples, channels
   // in quadrature) at random points of the whole image, added to the mean
@@ -118,13 +136,14 @@ StatusOr<ApplicationResult> poisson_reconstruct(const Image& image, PoissonSourc
                                                 const ApplicationOptions& app);
 
 // Fits one network to a gradient field combined from `a` and `b` (see
-// BlendRule); `mask` (width * height bytes, nonzero = inside) is used by
-// kMask and must be empty for kMax.  NORM (mean, std) are A's; the constant is
+// BlendRule); `mask` (width * height bytes, nonzero = inside) is required by
+// kMask and optional for kMax.  NORM (mean, std) are A's; the constant is
 // fixed so that the result's mean over the border pixels outside the mask
 // equals A's there (over the whole border when the mask covers it).  The
-// result has A's bit depth.  `options` as for poisson_reconstruct.  Errors:
+// result has A's bit depth; psnr_db is against A outside the mask (NaN
+// without one).  `options` as for poisson_reconstruct.  Errors:
 // kInvalidArgument ("A is 64x64, B is 32x32", channel counts differ, a mask
-// of another size, an empty mask, a mask with kMax), and those of
+// of another size, an empty mask, a negative value weight), and those of
 // poisson_reconstruct.
 StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRule rule,
                                          const std::vector<uint8_t>& mask,

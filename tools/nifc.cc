@@ -623,9 +623,6 @@ int run_blend(ApplicationArgs& a) {
   if (rule == "mask" && a.mask.empty()) {
     return fail(in, invalid_argument("--rule mask needs --mask MASK.png"));
   }
-  if (rule == "max" && !a.mask.empty()) {
-    return fail(a.mask, invalid_argument("--mask goes with --rule mask"));
-  }
   StatusOr<Image> img_a = load_png(a.inputs[0]);
   if (!img_a.ok()) return fail(a.inputs[0], img_a.status());
   StatusOr<Image> img_b = load_png(a.inputs[1]);
@@ -657,16 +654,20 @@ int run_blend(ApplicationArgs& a) {
       a.fit.opt, a.app);
   clear_progress(a);
   if (!r.ok()) return fail(in, r.status());
+  const std::string where =
+      mask.empty() ? std::string("everywhere")
+                   : "inside the mask (" + std::to_string(count_set(mask)) +
+                         " pixels), A's values and differences outside";
   std::vector<std::string> lines = {
       "rule " + rule + ": " +
-          (rule == "mask" ? std::string("B's differences inside the mask (") +
-                                std::to_string(count_set(mask)) + " pixels), A's elsewhere"
-                          : std::string("per pixel edge, the larger difference of A's and B's")),
+          (rule == "mask" ? std::string("B's differences ")
+                          : std::string("per pixel edge, the larger difference of A's and B's ")) +
+          where,
       strf("gradient field of the result vs the combined field: PSNR %.2f dB", r->field_psnr_db),
       "constant: A's mean over the border pixels" +
-          std::string(rule == "mask" ? " outside the mask" : "") + " (NORM mean " +
+          std::string(mask.empty() ? "" : " outside the mask") + " (NORM mean " +
           plain_numbers(r->mean) + "; output bias shifted by " + plain_numbers(r->shift) + ")"};
-  if (rule == "mask") {
+  if (!mask.empty()) {
     lines.insert(lines.begin() + 2, strf("PSNR %.2f dB against A outside the mask", r->psnr_db));
   }
   return finish_application(a, "blend", r.value(), ", \"rule\": " + json_string(rule), lines);
@@ -860,11 +861,24 @@ int run(int argc, char** argv) {
   ble->add_option("inputs", ba.inputs, "A.png B.png (same size and channels)")
       ->required()
       ->expected(2);
-  ble->add_option("--rule", ba.rule, "max (larger difference per edge) or mask (B inside the mask)")
+  ble->add_option("--rule", ba.rule, "max (larger difference per edge) or mask (B's inside the mask)")
       ->check(CLI::IsMember({"max", "mask"}));
-  ble->add_option("--mask", ba.mask, "PNG, nonzero = take B's gradient (implies --rule mask)");
+  ble->add_option("--mask", ba.mask,
+                  "PNG, nonzero = the region blended (default rule then: mask); A's values are "
+                  "kept outside it");
+  // The line loss assumes a gradient field; a blended one is not, and the
+  // per-line integrals then disagree, which shows as row and column streaks.
+  ba.app.line_weight = 0;
   ble->add_option("--line-weight", ba.app.line_weight,
                   "Weight of the residual integrated along rows/columns (0: pointwise only)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  ble->add_option("--span-weight", ba.app.span_weight,
+                  "Weight of value differences over spans of 1, 2, 4, ... pixels (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  ble->add_option("--value-weight", ba.app.value_weight,
+                  "Weight of the fit to A's values outside the mask (0: the field alone)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   ba.fit.opt.lr = 5e-4;  // as for poisson
