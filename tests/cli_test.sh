@@ -54,6 +54,24 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
   expect_ok "decode grid region" "$NIFC" decode "$T/grid.nif" -o "$T/grid.png" --region 5,5,20,10
   expect_fail "grid levels" "--grid-levels" "$T/g2.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/g2.nif" --arch grid --grid-levels 17
+  # Tiles (SPEC.md §11, format 1.2): 192x128 with --tile-size 64 is 3x2 tiles; the file
+  # decodes at any size and region; a size target holds for the whole file.
+  expect_ok "encode tiled" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/tiled.nif" --tile-size 64 --tile-overlap 4 --steps 20 --hidden 8 --threads 1 --json
+  grep -q '"tiles": 6' "$T/stdout" && ok || bad "tiled --json: $(cat "$T/stdout")"
+  "$NIFC" info "$T/tiled.nif" >"$T/info.txt" 2>&1
+  grep -q "nif 1.2" "$T/info.txt" && grep -q "tiles:   6 (3x2), overlap 4 px" "$T/info.txt" && ok ||
+    bad "tiled info: $(cat "$T/info.txt")"
+  expect_ok "decode tiled 2x" "$NIFC" decode "$T/tiled.nif" -o "$T/tiled2.png" --scale 2
+  expect_ok "decode tiled region" "$NIFC" decode "$T/tiled.nif" -o "$T/tiledr.png" \
+    --scale 2 --region 100,60,50,40
+  expect_ok "encode tiled --size" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode \
+    "$SAMPLES/parrots.png" -o "$T/tiled-size.nif" --tile-size 64 --tile-overlap 4 --steps 10 \
+    --threads 1 --size 3000
+  [[ -s $T/tiled-size.nif && $(stat -c %s "$T/tiled-size.nif") -le 3000 ]] && ok ||
+    bad "tiled --size 3000: $(stat -c %s "$T/tiled-size.nif" 2>&1)"
+  expect_fail "tile size too small" "narrower than twice their overlap" "$T/ts.nif" -- \
+    "$NIFC" encode "$SAMPLES/parrots.png" -o "$T/ts.nif" --tile-size 20 --tile-overlap 16 --steps 2
   # Quiet and not a terminal: nothing on stderr.
   expect_ok "encode --quiet" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 --quiet --threads 1
   [[ ! -s $T/stderr ]] && ok || bad "encode --quiet printed: $(cat "$T/stderr")"

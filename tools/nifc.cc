@@ -23,6 +23,7 @@
 #include "codec/encoder.h"
 #include "codec/interpolate.h"
 #include "codec/rate_control.h"
+#include "codec/tiling.h"
 #include "format/nif_format.h"
 #include "tools/encoder_loader.h"
 #include "tools/file_io.h"
@@ -130,39 +131,53 @@ int run_info(const std::string& in, bool json) {
   if (!f.ok()) return fail(in, f.status());
   const uint64_t pixels = uint64_t{f->width} * f->height;
   const double bpp = 8.0 * bytes->size() / pixels;
-  const uint64_t params = parameter_count(f->arch, f->channels);
+  const uint64_t params = file_parameter_count(f.value());
+  const uint64_t tiles = f->tiled() ? f->tiles.size() : 1;
+  // A tiled file (SPEC.md §11) describes its first tile's network.
+  const Architecture& arch = f->tiled() ? f->tiles[0].arch : f->arch;
   if (json) {
     std::printf(
         "{\"file\": %s, \"version\": \"%d.%d\", \"width\": %u, \"height\": %u, \"channels\": %d, "
         "\"source_bit_depth\": %d, \"arch\": %s, \"encoding\": %s, \"activation\": %s, "
         "\"hidden\": [",
         json_string(in).c_str(), f->version_major, f->version_minor, f->width, f->height,
-        f->channels, f->source_bit_depth, json_string(arch_label(f->arch)).c_str(),
-        json_string(encoding_name(f->arch.encoding)).c_str(),
-        json_string(activation_name(f->arch.activation)).c_str());
-    for (size_t i = 0; i < f->arch.widths.size(); ++i) {
-      std::printf("%s%u", i ? ", " : "", f->arch.widths[i]);
+        f->channels, f->source_bit_depth, json_string(arch_label(arch)).c_str(),
+        json_string(encoding_name(arch.encoding)).c_str(),
+        json_string(activation_name(arch.activation)).c_str());
+    for (size_t i = 0; i < arch.widths.size(); ++i) {
+      std::printf("%s%u", i ? ", " : "", arch.widths[i]);
     }
     std::printf(
         "], \"omega0\": %s, \"omega\": %s, \"pe_levels\": %d, \"ff_features\": %d, "
         "\"ff_sigma\": %s, \"parameters\": %llu, \"bits\": %d, \"bytes\": %zu, "
-        "\"payload_bytes\": %llu, \"bpp\": %s}\n",
-        json_number(f->arch.omega0).c_str(), json_number(f->arch.omega).c_str(), f->arch.pe_levels,
-        f->arch.ff_features, json_number(f->arch.ff_sigma).c_str(),
+        "\"payload_bytes\": %llu, \"bpp\": %s, \"tiles\": %llu, \"tile_columns\": %u, "
+        "\"tile_rows\": %u, \"tile_overlap\": %u}\n",
+        json_number(arch.omega0).c_str(), json_number(arch.omega).c_str(), arch.pe_levels,
+        arch.ff_features, json_number(arch.ff_sigma).c_str(),
         static_cast<unsigned long long>(params), f->bits, bytes->size(),
-        static_cast<unsigned long long>(f->payload_bytes), json_number(bpp).c_str());
+        static_cast<unsigned long long>(f->payload_bytes), json_number(bpp).c_str(),
+        static_cast<unsigned long long>(tiles), f->tiled() ? f->tile_columns : 1,
+        f->tiled() ? f->tile_rows : 1, f->tile_overlap);
     return 0;
   }
   static const char* kChannelNames[] = {"", "gray", "gray+alpha", "RGB", "RGBA"};
   std::printf("%s: nif %d.%d, %ux%u %s, source %d-bit\n", in.c_str(), f->version_major,
               f->version_minor, f->width, f->height, kChannelNames[f->channels],
               f->source_bit_depth);
-  std::printf("  network: %s\n", arch_description(f->arch, f->channels).c_str());
+  if (f->tiled()) {
+    std::printf("  tiles:   %llu (%ux%u), overlap %u px, %llu parameters in all\n",
+                static_cast<unsigned long long>(tiles), f->tile_columns, f->tile_rows,
+                f->tile_overlap, static_cast<unsigned long long>(params));
+  }
+  std::printf("  network: %s%s\n", arch_description(arch, f->channels).c_str(),
+              f->tiled() ? " (tile 1)" : "");
   std::printf("  weights: %d bits, %llu bytes packed\n", f->bits,
               static_cast<unsigned long long>(f->payload_bytes));
   std::printf("  size:    %zu bytes, %.4f bpp\n", bytes->size(), bpp);
+  const NifFile& norm = f->tiled() ? f->tiles[0] : f.value();
   for (uint32_t c = 0; c < f->channels; ++c) {
-    std::printf("  channel %u: mean %.4f std %.4f\n", c, f->mean[c], f->stddev[c]);
+    std::printf("  channel %u: mean %.4f std %.4f%s\n", c, norm.mean[c], norm.stddev[c],
+                f->tiled() ? " (tile 1)" : "");
   }
   return 0;
 }
@@ -244,7 +259,8 @@ struct EncodeArgs {
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
   int grid_levels = 7, grid_channels = 1, grid_coarsen = 0;
-  std::string curve;  // CSV of step,psnr_db at each evaluation
+  uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
+  std::string curve;                            // CSV of step,psnr_db at each evaluation
   // Rate control (mutually exclusive): a bpp, a byte size, a PSNR, or a quality preset.
   double bpp = 0.0;
   uint64_t size = 0;
@@ -391,8 +407,10 @@ int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
   const bool show_progress = !a.quiet && a.progress_line && stderr_is_terminal();
   if (show_progress) {
     a.opt.progress = [label](const EncodeProgress& p) {
-      std::fprintf(stderr, "\r%sstep %d/%d  %.1f s  PSNR ~%.2f dB (best full %.2f dB)   ",
-                   label.c_str(), p.step, p.total_steps, p.seconds, p.batch_psnr_db,
+      const std::string tile =
+          p.tiles > 0 ? "tile " + std::to_string(p.tile) + "/" + std::to_string(p.tiles) + " " : "";
+      std::fprintf(stderr, "\r%s%sstep %d/%d  %.1f s  PSNR ~%.2f dB (best full %.2f dB)   ",
+                   label.c_str(), tile.c_str(), p.step, p.total_steps, p.seconds, p.batch_psnr_db,
                    p.best_psnr_db);
       return true;
     };
@@ -411,7 +429,11 @@ int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
   RateTarget target;
   const Status target_ok = rate_target_of(a, img->pixel_count(), &target);
   if (!target_ok.ok()) return fail_image(a, a.in, target_ok);
-  StatusOr<EncodeResult> r = api.value()->encode_to_target(img.value(), target, a.opt);
+  TileOptions tiling;
+  tiling.tile_size = a.tile_size;
+  tiling.overlap = a.tile_overlap;
+  tiling.cap_pe_levels = a.pe_levels == 0;
+  StatusOr<EncodeResult> r = api.value()->encode_tiled(img.value(), target, a.opt, tiling);
   if (show_progress) std::fprintf(stderr, "\r%*s\r", 79, "");
   if (!r.ok()) return fail_image(a, a.in, r.status());
   const Status w = write_file_atomic(a.out, r->file.data(), r->file.size(), a.force);
@@ -435,20 +457,29 @@ int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
         "{\"input\": %s, \"output\": %s, \"width\": %u, \"height\": %u, "
         "\"channels\": %u, \"arch\": %s, \"parameters\": %llu, \"bits\": %d, "
         "\"bytes\": %zu, \"bpp\": %s, \"psnr_db\": %s, \"float_psnr_db\": %s, "
-        "\"steps\": %d, \"fit_seconds\": %s, \"seconds\": %s, \"device\": %s}\n",
+        "\"steps\": %d, \"fit_seconds\": %s, \"seconds\": %s, \"device\": %s, "
+        "\"tiles\": %u}\n",
         json_string(a.in).c_str(), json_string(a.out).c_str(), img->width, img->height,
         img->channels, json_string(a.arch).c_str(), static_cast<unsigned long long>(r->parameters),
         a.opt.bits, r->file.size(), json_number(bpp).c_str(), json_number(r->psnr_db).c_str(),
         json_number(r->float_psnr_db).c_str(), r->steps, json_number(r->fit_seconds).c_str(),
-        json_number(r->seconds).c_str(), json_string(r->device).c_str());
+        json_number(r->seconds).c_str(), json_string(r->device).c_str(), r->tiles);
     std::fflush(to);
   } else if (!a.quiet) {
     std::fprintf(stderr, "%s: %ux%u, %u channel%s -> %s\n", a.in.c_str(), img->width, img->height,
                  img->channels, img->channels > 1 ? "s" : "", a.out.c_str());
     std::fprintf(stderr, "  %zu bytes, %.4f bpp, PSNR %.2f dB (float network %.2f dB)\n",
                  r->file.size(), bpp, r->psnr_db, r->float_psnr_db);
-    std::fprintf(stderr, "  %s at %d bits\n", arch_description(a.opt.arch, img->channels).c_str(),
-                 a.opt.bits);
+    const bool tiled = r->tiles > 1 && !r->header.tiles.empty();
+    std::fprintf(
+        stderr, "  %s at %d bits%s\n",
+        arch_description(tiled ? r->header.tiles[0].arch : a.opt.arch, img->channels).c_str(),
+        a.opt.bits, tiled ? " (tile 1)" : "");
+    if (r->tiles > 1) {
+      std::fprintf(stderr, "  %u tiles (%ux%u, overlap %u px), %llu parameters in all\n", r->tiles,
+                   r->header.tile_columns, r->header.tile_rows, r->header.tile_overlap,
+                   static_cast<unsigned long long>(r->parameters));
+    }
     std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r->steps, r->seconds, r->device.c_str());
   }
   return 0;
@@ -621,9 +652,9 @@ int run_encode(EncodeArgs& a) {
 
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<EncodeOutcome> outcomes(inputs.size());
-  const int threads =
-      a.opt.threads > 0 ? a.opt.threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = a.opt.threads > 0
+                          ? a.opt.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = std::max(
       1, std::min({a.jobs > 0 ? a.jobs : kDefaultJobs, threads, static_cast<int>(inputs.size())}));
   int rc = 0;
@@ -1034,7 +1065,8 @@ int run(int argc, char** argv) {
   enc->add_option("--out-dir", e.out_dir, "Write DIR/<stem>.nif for each input");
   enc->add_option("--jobs", e.jobs,
                   "Images encoded at once in a batch, --threads split between them "
-                  "(default: " + std::to_string(kDefaultJobs) + ")")
+                  "(default: " +
+                      std::to_string(kDefaultJobs) + ")")
       ->check(CLI::NonNegativeNumber);
   enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
   enc->add_flag("--quiet", e.quiet, "Print nothing but errors");
@@ -1092,6 +1124,12 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
+  enc->add_option("--tile-size", e.tile_size,
+                  "Tile larger images into tiles of at most N x N pixels (0: never)")
+      ->capture_default_str();
+  enc->add_option("--tile-overlap", e.tile_overlap, "Pixels a tile overlaps each neighbour")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
 
   ApplicationArgs pa;
   CLI::App* poi = app.add_subcommand(
