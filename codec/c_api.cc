@@ -120,11 +120,17 @@ NifcStatus nifc_get_info(const uint8_t* data, size_t size, NifcInfo* info) try {
   info->version_major = f->version_major;
   info->version_minor = f->version_minor;
   info->bits = f->bits;
-  info->parameters = nifc::parameter_count(f->arch, f->channels);
-  uint64_t macs = 0;
-  for (const nifc::LayerShape& s : nifc::layer_shapes(f->arch, f->channels)) {
-    macs += uint64_t{s.in} * s.out;
-  }
+  info->parameters = nifc::file_parameter_count(f.value());
+  // A tiled file (SPEC.md §11): the largest tile network's cost per point.
+  const auto macs_of = [](const nifc::NifFile& net) {
+    uint64_t m = 0;
+    for (const nifc::LayerShape& s : nifc::layer_shapes(net.arch, net.channels)) {
+      m += uint64_t{s.in} * s.out;
+    }
+    return m;
+  };
+  uint64_t macs = f->tiled() ? 0 : macs_of(f.value());
+  for (const nifc::NifFile& tile : f->tiles) macs = std::max(macs, macs_of(tile));
   info->macs_per_pixel = macs;
   return report(nifc::Status());
 } catch (const std::bad_alloc&) {

@@ -50,6 +50,8 @@ struct NetworkImpl;
 // best one this CPU supports (tests and benchmarks).  Errors: those of
 // Network::create, and kUnsupported if this CPU cannot run `isa`.
 StatusOr<Network> create_network(const NifFile& file, Isa isa);
+// decode_nif of a tiled file (SPEC.md §11).
+StatusOr<Image> decode_tiled_nif(const NifFile& file, const DecodeOptions& options);
 }  // namespace internal
 
 // A network prepared for evaluation: weights packed for the SIMD kernel of
@@ -80,6 +82,8 @@ class Network {
  private:
   friend StatusOr<Network> internal::create_network(const NifFile& file, internal::Isa isa);
   friend StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options);
+  friend StatusOr<Image> internal::decode_tiled_nif(const NifFile& file,
+                                                    const DecodeOptions& options);
 
   std::shared_ptr<const internal::NetworkImpl> impl_;
   uint32_t channels_ = 0;
@@ -88,7 +92,8 @@ class Network {
 
 // Decodes `file` into an image per `options`, on options.threads threads.
 // The image does not depend on the thread count or on the region chosen
-// (a region is bit for bit the same crop of the full grid).
+// (a region is bit for bit the same crop of the full grid).  A tiled file (SPEC.md §11)
+// is decoded by evaluating each tile's network where its cross-fade weight is positive.
 StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options);
 
 // Fast scalar sine: |fast_sin(x) - sin(x)| <= 2e-7 + 1.2e-7*|x|/pi for

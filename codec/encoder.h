@@ -24,6 +24,8 @@ struct EncodeProgress {
   double seconds = 0.0;
   double batch_psnr_db = 0.0;  // running estimate on the training batches
   double best_psnr_db = 0.0;   // best full-image PSNR so far (float weights)
+  int tile = 0;                // tiled encodes (codec/tiling.h): this tile, 1-based
+  int tiles = 0;               // and their number; 0 when the image is not tiled
 };
 
 struct EncodeOptions {
@@ -68,6 +70,7 @@ struct EncodeResult {
   double seconds = 0.0;  // whole encode
   std::string device;    // "cpu" or "cuda"
   uint64_t parameters = 0;
+  uint32_t tiles = 1;  // networks in the file (SPEC.md §11)
   // What the file was made from, for re-quantization (codec/rate_control.h):
   // the header without weights, and the best float weights in SPEC.md §6.2 order.
   NifFile header;
@@ -110,9 +113,10 @@ constexpr float kLatentStep = 1.0f;
 // dlopen() only for the commands that fit networks; decode and info never
 // pay for it.  The plugin and its host must be built from the same sources
 // (C++ types cross this boundary); abi_version guards against mixing builds.
-constexpr uint32_t kEncoderAbiVersion = 3;
+constexpr uint32_t kEncoderAbiVersion = 4;
 struct ApplicationsApi;  // codec/applications.h
 struct RateTarget;       // codec/rate_control.h
+struct TileOptions;      // codec/tiling.h
 struct EncoderApi {
   uint32_t abi_version;
   StatusOr<EncodeResult> (*encode_image)(const Image& image, const EncodeOptions& options);
@@ -121,6 +125,10 @@ struct EncoderApi {
   // Rate control (codec/rate_control.h, since version 2).
   StatusOr<EncodeResult> (*encode_to_target)(const Image& image, const RateTarget& target,
                                              const EncodeOptions& options);
+  // Tiled encoding of large images (codec/tiling.h, since version 4).
+  StatusOr<EncodeResult> (*encode_tiled)(const Image& image, const RateTarget& target,
+                                         const EncodeOptions& options,
+                                         const TileOptions& tile_options);
 };
 
 }  // namespace nifc

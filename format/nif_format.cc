@@ -4,6 +4,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -27,6 +28,10 @@ constexpr uint32_t kMaxGridLevels = 16;
 constexpr uint32_t kMaxGridChannels = 16;
 constexpr uint32_t kMaxGridSide = 65536;
 constexpr uint8_t kCompressionZstd = 1;
+// SPEC.md §11
+constexpr size_t kTileBytes = 16;
+constexpr size_t kTnetFixedBytes = 16;
+constexpr uint8_t kTiledVersionMinor = 2;
 
 // ---- little-endian helpers ------------------------------------------------
 
@@ -320,26 +325,26 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   return Status();
 }
 
-StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limits,
-                        bool decode_payload) {
+// SPEC.md §2, §3: checks the preamble (magic, version, header CRC) and walks the sections
+// from HEAD to IEND, checking every CRC.  Fills f's version.
+Status read_sections(const uint8_t* data, size_t size, const NifLimits& limits, NifFile* f,
+                     std::vector<Section>* sections) {
   if (size > limits.max_file_bytes) return limit_exceeded("file larger than the limit");
   if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
     return corrupt("not a .nif file (bad magic)");
   }
   if (size < kPreambleBytes) return corrupt("truncated file header");
   if (crc32(data, 12) != load_u32(data + 12)) return corrupt("file header checksum mismatch");
-  NifFile f;
-  f.version_major = data[8];
-  f.version_minor = data[9];
-  if (f.version_major != kNifVersionMajor) {
-    return unsupported("unsupported .nif version " + std::to_string(f.version_major) + "." +
-                       std::to_string(f.version_minor) + " (this decoder reads " +
+  f->version_major = data[8];
+  f->version_minor = data[9];
+  if (f->version_major != kNifVersionMajor) {
+    return unsupported("unsupported .nif version " + std::to_string(f->version_major) + "." +
+                       std::to_string(f->version_minor) + " (this decoder reads " +
                        std::to_string(kNifVersionMajor) + ".x)");
   }
   if (load_u16(data + 10) != 0) return corrupt("reserved header field set");
 
   // SPEC.md §3, §4: walk the sections; HEAD first, IEND last.
-  std::vector<Section> sections;
   size_t pos = kPreambleBytes;
   bool seen_end = false;
   while (!seen_end) {
@@ -358,19 +363,99 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
     s.data = data + pos + 8;
     s.size = length;
     pos += kSectionOverhead + length;
-    if (sections.empty() && std::strcmp(s.tag, "HEAD") != 0) {
+    if (sections->empty() && std::strcmp(s.tag, "HEAD") != 0) {
       return corrupt("first section is not HEAD");
     }
     seen_end = std::strcmp(s.tag, "IEND") == 0;
-    sections.push_back(s);
+    sections->push_back(s);
   }
   if (pos != size) return corrupt("data after the IEND section");
+  return Status();
+}
+
+// SPEC.md §11: the TILE section (the layout).
+Status parse_tile(const Section& s, const NifLimits& limits, NifFile* f) {
+  NIFC_RETURN_IF_ERROR(check_section_size(s, kTileBytes, *f));
+  f->tile_columns = load_u32(s.data);
+  f->tile_rows = load_u32(s.data + 4);
+  f->tile_overlap = load_u32(s.data + 8);
+  if (load_u32(s.data + 12) != 0) return corrupt("reserved TILE field set");
+  return validate_tile_layout(f->width, f->height, f->tile_columns, f->tile_rows, f->tile_overlap,
+                              limits.max_tiles);
+}
+
+Status in_tile(uint32_t t, const Status& s) {
+  if (s.ok()) return s;
+  return Status(s.code(), "tile " + std::to_string(t) + ": " + s.message());
+}
+
+// SPEC.md §11.3: one TNET section, the network of tile `index`.  *params_total counts the
+// parameters of the tiles so far, so the whole file stays within limits.max_parameters.
+Status parse_tnet(const Section& s, uint32_t index, const NifLimits& limits, bool decode_payload,
+                  const NifFile& file, NifFile* tile, uint64_t* params_total) {
+  if (s.size < kTnetFixedBytes) return corrupt("section TNET too short");
+  const uint32_t stored_index = load_u32(s.data);
+  if (stored_index != index) {
+    return corrupt("TNET section " + std::to_string(index) + " holds tile " +
+                   std::to_string(stored_index) + " (tiles must be in raster order)");
+  }
+  const uint32_t n_norm = load_u32(s.data + 4);
+  const uint32_t n_netw = load_u32(s.data + 8);
+  const uint32_t n_grid = load_u32(s.data + 12);
+  const uint64_t parts = uint64_t{kTnetFixedBytes} + n_norm + n_netw + n_grid;
+  if (parts + kWgtsFixedBytes > s.size) {
+    return in_tile(index, corrupt("TNET part lengths exceed the section"));
+  }
+  const uint32_t column = index % file.tile_columns, row = index / file.tile_columns;
+  const TileSpan sx = tile_span(file.width, file.tile_columns, file.tile_overlap, column);
+  const TileSpan sy = tile_span(file.height, file.tile_rows, file.tile_overlap, row);
+  tile->version_major = file.version_major;
+  tile->version_minor = file.version_minor;
+  tile->width = sx.size();
+  tile->height = sy.size();
+  tile->channels = file.channels;
+  tile->source_bit_depth = file.source_bit_depth;
+  auto part = [&s](const char* tag, uint64_t offset, uint64_t size) {
+    Section p;
+    std::memcpy(p.tag, tag, 4);
+    p.data = s.data + offset;
+    p.size = static_cast<uint32_t>(size);
+    return p;
+  };
+  const Section norm = part("NORM", kTnetFixedBytes, n_norm);
+  const Section netw = part("NETW", kTnetFixedBytes + uint64_t{n_norm}, n_netw);
+  const Section grid = part("GRID", kTnetFixedBytes + uint64_t{n_norm} + n_netw, n_grid);
+  const Section wgts = part("WGTS", parts, s.size - parts);
+  NIFC_RETURN_IF_ERROR(in_tile(index, parse_norm(norm, tile)));
+  // SPEC.md §11.3: the GRID part is present (n_grid > 0) exactly for a grid encoding.
+  if (netw.size >= 1 && netw.data[0] == static_cast<uint8_t>(Encoding::kGrid)) {
+    if (n_grid == 0) return in_tile(index, corrupt("missing GRID part for a grid encoding"));
+    NIFC_RETURN_IF_ERROR(in_tile(index, parse_grid(grid, tile)));
+  } else if (n_grid != 0) {
+    return in_tile(index, corrupt("GRID part in a tile without a grid encoding"));
+  }
+  NIFC_RETURN_IF_ERROR(in_tile(index, parse_netw(netw, limits, tile)));
+  *params_total += parameter_count(tile->arch, tile->channels);
+  if (*params_total > limits.max_parameters) {
+    return limit_exceeded("tiles hold more than " + std::to_string(limits.max_parameters) +
+                          " parameters (the limit)");
+  }
+  return in_tile(index, parse_wgts(wgts, decode_payload, tile));
+}
+
+StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limits,
+                        bool decode_payload) {
+  NifFile f;
+  std::vector<Section> sections;
+  NIFC_RETURN_IF_ERROR(read_sections(data, size, limits, &f, &sections));
 
   const Section* head = nullptr;
   const Section* norm = nullptr;
   const Section* netw = nullptr;
   const Section* wgts = nullptr;
   const Section* grid = nullptr;
+  const Section* tile = nullptr;
+  std::vector<const Section*> tnets;
   for (const Section& s : sections) {
     const Section** slot = nullptr;
     if (std::strcmp(s.tag, "HEAD") == 0) slot = &head;
@@ -378,6 +463,11 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
     if (std::strcmp(s.tag, "NETW") == 0) slot = &netw;
     if (std::strcmp(s.tag, "WGTS") == 0) slot = &wgts;
     if (std::strcmp(s.tag, "GRID") == 0) slot = &grid;
+    if (std::strcmp(s.tag, "TILE") == 0) slot = &tile;
+    if (std::strcmp(s.tag, "TNET") == 0) {
+      tnets.push_back(&s);
+      continue;
+    }
     if (std::strcmp(s.tag, "IEND") == 0) {
       if (s.size != 0) return corrupt("IEND section is not empty");
       continue;
@@ -391,6 +481,33 @@ StatusOr<NifFile> parse(const uint8_t* data, size_t size, const NifLimits& limit
     if (*slot != nullptr) return corrupt(std::string("duplicate section ") + s.tag);
     *slot = &s;
   }
+
+  if (tile != nullptr) {
+    // SPEC.md §3 rule 4, §11: a tiled file holds its networks in TNET sections only.
+    for (const Section* s : {norm, netw, grid, wgts}) {
+      if (s != nullptr) return corrupt(std::string("section ") + s->tag + " in a tiled file");
+    }
+    NIFC_RETURN_IF_ERROR(parse_head(*head, limits, &f));
+    NIFC_RETURN_IF_ERROR(parse_tile(*tile, limits, &f));
+    // Bounded by limits.max_tiles (parse_tile) before anything is allocated per tile.
+    const uint64_t count = uint64_t{f.tile_columns} * f.tile_rows;
+    if (tnets.size() != count) {
+      return corrupt("tiled file has " + std::to_string(tnets.size()) + " TNET sections, its " +
+                     std::to_string(f.tile_columns) + "x" + std::to_string(f.tile_rows) +
+                     " layout needs " + std::to_string(count));
+    }
+    f.tiles.resize(count);
+    uint64_t params = 0;
+    f.bits = 0;
+    for (uint32_t t = 0; t < count; ++t) {
+      NIFC_RETURN_IF_ERROR(
+          parse_tnet(*tnets[t], t, limits, decode_payload, f, &f.tiles[t], &params));
+      f.bits = std::max(f.bits, f.tiles[t].bits);
+      f.payload_bytes += f.tiles[t].payload_bytes;
+    }
+    return f;
+  }
+  if (!tnets.empty()) return corrupt("section TNET in a file without a TILE section");
   if (norm == nullptr) return corrupt("missing section NORM");
   if (netw == nullptr) return corrupt("missing section NETW");
   if (wgts == nullptr) return corrupt("missing section WGTS");
@@ -500,6 +617,7 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   no_limits.max_hidden_layers = 255;
   no_limits.max_width_per_layer = 0xFFFF;
   no_limits.max_parameters = ~0ull;
+  if (h.tiled()) return invalid_argument("tiled files are written by assemble_tiled_nif");
   if (h.width == 0 || h.height == 0) return invalid_argument("image size is zero");
   if (h.channels < 1 || h.channels > 4) return invalid_argument("channels must be 1..4");
   if (h.mean.size() != h.channels || h.stddev.size() != h.channels) {
@@ -599,6 +717,134 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   }
   wgts.resize(offset + packed);
   append_section(&out, "WGTS", wgts);
+  append_section(&out, "IEND", {});
+  return out;
+}
+
+TileSpan tile_span(uint32_t size, uint32_t count, uint32_t overlap, uint32_t k) {
+  // SPEC.md §11.1: c_k = floor(k * size / count), in 64 bits.
+  const auto core = [&](uint64_t i) { return static_cast<uint32_t>(i * size / count); };
+  const uint32_t c0 = core(k), c1 = core(uint64_t{k} + 1);
+  TileSpan s;
+  s.begin = k == 0 ? 0 : (c0 > overlap ? c0 - overlap : 0);
+  s.end = uint64_t{k} + 1 >= count
+              ? size
+              : static_cast<uint32_t>(std::min<uint64_t>(uint64_t{c1} + overlap, size));
+  return s;
+}
+
+double tile_weight(const TileSpan& s, uint32_t count, uint32_t overlap, uint32_t k, double u) {
+  // SPEC.md §11.2: rises over [begin, begin + 2 overlap] after an interior boundary, falls
+  // over [end - 2 overlap, end] before one; 1 towards the image's own edges.
+  const double ramp = 2.0 * overlap;
+  double w = 1.0;
+  if (k > 0) w = std::min(w, (u - s.begin) / ramp);
+  if (uint64_t{k} + 1 < count) w = std::min(w, (s.end - u) / ramp);
+  return w > 0.0 ? w : 0.0;
+}
+
+Status validate_tile_layout(uint32_t width, uint32_t height, uint32_t columns, uint32_t rows,
+                            uint32_t overlap, uint64_t max_tiles) {
+  if (columns < 1 || rows < 1) return corrupt("tile layout with 0 columns or rows");
+  if (columns > width || rows > height) {
+    return corrupt("tile layout of " + std::to_string(columns) + "x" + std::to_string(rows) +
+                   " for a " + std::to_string(width) + "x" + std::to_string(height) + " image");
+  }
+  if (uint64_t{columns} * rows > max_tiles) {
+    return limit_exceeded(std::to_string(uint64_t{columns} * rows) + " tiles exceed the limit of " +
+                          std::to_string(max_tiles));
+  }
+  if (overlap < 1) return corrupt("tile overlap is 0");
+  // SPEC.md §11.1: the fade zones around two boundaries must not meet.
+  if ((columns > 1 && width / columns < 2 * uint64_t{overlap}) ||
+      (rows > 1 && height / rows < 2 * uint64_t{overlap})) {
+    return corrupt("tiles narrower than twice their overlap of " + std::to_string(overlap) +
+                   " pixels");
+  }
+  return Status();
+}
+
+uint64_t file_parameter_count(const NifFile& f) {
+  if (!f.tiled()) return parameter_count(f.arch, f.channels);
+  uint64_t n = 0;
+  for (const NifFile& t : f.tiles) n += parameter_count(t.arch, t.channels);
+  return n;
+}
+
+StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& h,
+                                                  const std::vector<std::vector<uint8_t>>& tiles) {
+  if (h.width == 0 || h.height == 0) return invalid_argument("image size is zero");
+  if (h.channels < 1 || h.channels > 4) return invalid_argument("channels must be 1..4");
+  if (h.source_bit_depth != 8 && h.source_bit_depth != 16) {
+    return invalid_argument("source bit depth must be 8 or 16");
+  }
+  const Status layout = validate_tile_layout(h.width, h.height, h.tile_columns, h.tile_rows,
+                                             h.tile_overlap, ~uint64_t{0});
+  if (!layout.ok()) return invalid_argument(layout.message());
+  if (tiles.size() != uint64_t{h.tile_columns} * h.tile_rows) {
+    return invalid_argument("expected " + std::to_string(uint64_t{h.tile_columns} * h.tile_rows) +
+                            " tile files, got " + std::to_string(tiles.size()));
+  }
+  NifLimits unbounded;
+  unbounded.max_width = unbounded.max_height = 0xFFFFFFFFu;
+  unbounded.max_hidden_layers = 255;
+  unbounded.max_width_per_layer = 0xFFFF;
+  unbounded.max_parameters = ~uint64_t{0};
+  unbounded.max_file_bytes = ~uint64_t{0};
+
+  // SPEC.md §2: tiled files are version 1.2.
+  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
+  put_u8(&out, kNifVersionMajor);
+  put_u8(&out, kTiledVersionMinor);
+  put_u16(&out, 0);
+  put_u32(&out, crc32(out.data(), out.size()));
+  std::vector<uint8_t> head;
+  put_u32(&head, h.width);
+  put_u32(&head, h.height);
+  put_u8(&head, h.channels);
+  put_u8(&head, h.source_bit_depth);
+  put_u16(&head, 0);
+  append_section(&out, "HEAD", head);
+  std::vector<uint8_t> layout_bytes;  // SPEC.md §11
+  put_u32(&layout_bytes, h.tile_columns);
+  put_u32(&layout_bytes, h.tile_rows);
+  put_u32(&layout_bytes, h.tile_overlap);
+  put_u32(&layout_bytes, 0);
+  append_section(&out, "TILE", layout_bytes);
+
+  for (uint32_t t = 0; t < tiles.size(); ++t) {
+    const std::vector<uint8_t>& bytes = tiles[t];
+    const StatusOr<NifFile> tf = parse_nif_header(bytes.data(), bytes.size(), unbounded);
+    if (!tf.ok()) return in_tile(t, tf.status());
+    const TileSpan sx = tile_span(h.width, h.tile_columns, h.tile_overlap, t % h.tile_columns);
+    const TileSpan sy = tile_span(h.height, h.tile_rows, h.tile_overlap, t / h.tile_columns);
+    if (tf->tiled() || tf->width != sx.size() || tf->height != sy.size() ||
+        tf->channels != h.channels || tf->source_bit_depth != h.source_bit_depth) {
+      return invalid_argument("tile " + std::to_string(t) + " is " + std::to_string(tf->width) +
+                              "x" + std::to_string(tf->height) + " with " +
+                              std::to_string(tf->channels) + " channels, the layout needs " +
+                              std::to_string(sx.size()) + "x" + std::to_string(sy.size()) +
+                              " with " + std::to_string(h.channels));
+    }
+    NifFile ignored;
+    std::vector<Section> sections;
+    NIFC_RETURN_IF_ERROR(read_sections(bytes.data(), bytes.size(), unbounded, &ignored, &sections));
+    const Section* part[4] = {nullptr, nullptr, nullptr, nullptr};  // NORM NETW GRID WGTS
+    for (const Section& s : sections) {
+      const char* names[4] = {"NORM", "NETW", "GRID", "WGTS"};
+      for (int i = 0; i < 4; ++i) {
+        if (std::strcmp(s.tag, names[i]) == 0) part[i] = &s;
+      }
+    }
+    // SPEC.md §11.3: index, the lengths of the NORM, NETW and GRID parts, the parts, WGTS.
+    std::vector<uint8_t> tnet;
+    put_u32(&tnet, t);
+    for (int i = 0; i < 3; ++i) put_u32(&tnet, part[i] ? part[i]->size : 0);
+    for (int i = 0; i < 4; ++i) {
+      if (part[i]) tnet.insert(tnet.end(), part[i]->data, part[i]->data + part[i]->size);
+    }
+    append_section(&out, "TNET", tnet);
+  }
   append_section(&out, "IEND", {});
   return out;
 }

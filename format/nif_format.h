@@ -17,9 +17,10 @@
 namespace nifc {
 
 // SPEC.md §2: the newest version this library reads and writes.  It reads every
-// 1.x file; it writes 1.0 for files without a latent grid, 1.1 for grid files.
+// 1.x file; it writes 1.0 for files without a latent grid, 1.1 for grid files, and
+// 1.2 for tiled files (SPEC.md §11).
 constexpr uint8_t kNifVersionMajor = 1;
-constexpr uint8_t kNifVersionMinor = 1;
+constexpr uint8_t kNifVersionMinor = 2;
 
 // SPEC.md §5.3
 enum class Encoding : uint8_t {
@@ -84,8 +85,9 @@ struct NifLimits {
   uint32_t max_height = 1u << 16;
   uint32_t max_hidden_layers = 64;
   uint32_t max_width_per_layer = 4096;
-  uint64_t max_parameters = 1ull << 24;  // 16 M, latents included
+  uint64_t max_parameters = 1ull << 24;  // 16 M, latents included (all tiles together)
   uint64_t max_file_bytes = 1ull << 30;
+  uint64_t max_tiles = 1ull << 16;  // tiled files (SPEC.md §11)
 };
 
 // Checks an architecture against the format's rules and `limits`: known enums,
@@ -108,7 +110,43 @@ struct NifFile {
   std::vector<float> steps;                 // one quantization step per tensor
   std::vector<std::vector<float>> tensors;  // dequantized: W0, b0, W1, b1, ..., grid levels
   uint64_t payload_bytes = 0;               // size of the compressed weight payload
+  // SPEC.md §11 (version 1.2): a tiled file.  tile_columns == 0: not tiled.  Otherwise
+  // `tiles` holds tile_columns x tile_rows networks in raster order, each a NifFile whose
+  // width and height are its tile's size (tile_span) and which has no tiles itself; the
+  // file's own mean, stddev, arch, steps and tensors are then empty, `bits` is the largest
+  // of the tiles' and `payload_bytes` their sum.
+  uint32_t tile_columns = 0;
+  uint32_t tile_rows = 0;
+  uint32_t tile_overlap = 0;  // pixels, SPEC.md §11.1
+  std::vector<NifFile> tiles;
+  bool tiled() const { return tile_columns != 0; }
 };
+
+// SPEC.md §11.1: tile k (0-based) of `count` along an axis of `size` pixels, with
+// `overlap` pixels: core boundaries c_k = floor(k * size / count); the tile covers pixels
+// [begin, end) = [c_k - overlap, c_{k+1} + overlap] clipped to the image (no clipping
+// happens at interior boundaries of a valid layout).
+struct TileSpan {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  uint32_t size() const { return end - begin; }
+};
+TileSpan tile_span(uint32_t size, uint32_t count, uint32_t overlap, uint32_t k);
+
+// SPEC.md §11.2: the cross-fade weight of tile k of `count` (span `s`) at position u in
+// pixel units (0 at the image's left/top edge, `size` at its right/bottom edge): 1 inside,
+// falling linearly to 0 over the 2 * overlap pixels around an interior boundary; the
+// weights of the tiles along an axis sum to 1.  Computed in binary64.
+double tile_weight(const TileSpan& s, uint32_t count, uint32_t overlap, uint32_t k, double u);
+
+// Checks a tile layout (SPEC.md §11.1): 1 <= columns <= width, 1 <= rows <= height,
+// overlap >= 1, every core at least 2 * overlap pixels wide along an axis with more than
+// one tile, at most `max_tiles` tiles.  Errors: kCorrupt, kLimit (too many tiles).
+Status validate_tile_layout(uint32_t width, uint32_t height, uint32_t columns, uint32_t rows,
+                            uint32_t overlap, uint64_t max_tiles);
+
+// Parameters of the whole file: parameter_count of its network, or the sum over its tiles.
+uint64_t file_parameter_count(const NifFile& f);
 
 // Parses and validates a whole file.  Errors: kCorrupt (bad magic, truncation,
 // checksum, inconsistent fields), kUnsupported (major version, unknown
@@ -126,11 +164,21 @@ struct QuantizedTensor {
   std::vector<int32_t> levels;
 };
 
-// Writes a file.  `q` holds one entry per tensor, in payload order, with
+// Writes an untiled file.  `q` holds one entry per tensor, in payload order, with
 // |level| <= 2^(bits-1) - 1.  zstd_level is passed to ZSTD_compress.
 StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& header,
                                              const std::vector<QuantizedTensor>& q,
                                              int zstd_level = 19);
+
+// Writes a tiled file (SPEC.md §11, version 1.2) from one complete untiled .nif file per
+// tile, in raster order.  `header` gives width, height, channels, source_bit_depth and the
+// layout (tile_columns, tile_rows, tile_overlap); tile t's file must be untiled, of its
+// tile's size (tile_span) and of the same channels and bit depth.  The tiles' NORM, NETW,
+// GRID and WGTS sections are copied into TNET sections as they are (no re-quantization);
+// their unknown optional sections are dropped.  Errors: kInvalidArgument (a layout or tile
+// that does not fit), and those of parse_nif_header for a damaged tile file.
+StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& header,
+                                                  const std::vector<std::vector<uint8_t>>& tiles);
 
 // Quantizes `values` to `bits` with a symmetric uniform step chosen so the
 // largest magnitude maps to the largest level (SPEC.md §6.2).

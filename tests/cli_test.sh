@@ -54,6 +54,24 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
   expect_ok "decode grid region" "$NIFC" decode "$T/grid.nif" -o "$T/grid.png" --region 5,5,20,10
   expect_fail "grid levels" "--grid-levels" "$T/g2.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/g2.nif" --arch grid --grid-levels 17
+  # Tiles (SPEC.md §11, format 1.2): 192x128 with --tile-size 64 is 3x2 tiles; the file
+  # decodes at any size and region; a size target holds for the whole file.
+  expect_ok "encode tiled" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/tiled.nif" --tile-size 64 --tile-overlap 4 --steps 20 --hidden 8 --threads 1 --json
+  grep -q '"tiles": 6' "$T/stdout" && ok || bad "tiled --json: $(cat "$T/stdout")"
+  "$NIFC" info "$T/tiled.nif" >"$T/info.txt" 2>&1
+  grep -q "nif 1.2" "$T/info.txt" && grep -q "tiles:   6 (3x2), overlap 4 px" "$T/info.txt" && ok ||
+    bad "tiled info: $(cat "$T/info.txt")"
+  expect_ok "decode tiled 2x" "$NIFC" decode "$T/tiled.nif" -o "$T/tiled2.png" --scale 2
+  expect_ok "decode tiled region" "$NIFC" decode "$T/tiled.nif" -o "$T/tiledr.png" \
+    --scale 2 --region 100,60,50,40
+  expect_ok "encode tiled --size" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode \
+    "$SAMPLES/parrots.png" -o "$T/tiled-size.nif" --tile-size 64 --tile-overlap 4 --steps 10 \
+    --threads 1 --size 3000
+  [[ -s $T/tiled-size.nif && $(stat -c %s "$T/tiled-size.nif") -le 3000 ]] && ok ||
+    bad "tiled --size 3000: $(stat -c %s "$T/tiled-size.nif" 2>&1)"
+  expect_fail "tile size too small" "narrower than twice their overlap" "$T/ts.nif" -- \
+    "$NIFC" encode "$SAMPLES/parrots.png" -o "$T/ts.nif" --tile-size 20 --tile-overlap 16 --steps 2
   # Quiet and not a terminal: nothing on stderr.
   expect_ok "encode --quiet" "$NIFC" encode "$SAMPLES/rgba.png" -o "$T/q.nif" --steps 5 --quiet --threads 1
   [[ ! -s $T/stderr ]] && ok || bad "encode --quiet printed: $(cat "$T/stderr")"
@@ -61,6 +79,72 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     "$NIFC" encode "$T/missing.png" -o "$T/m.nif"
   echo "hello" >"$T/text.png"
   expect_fail "encode non-PNG" "not a PNG file" "$T/t.nif" -- "$NIFC" encode "$T/text.png" -o "$T/t.nif"
+  # Batch encoding: several inputs into --out-dir (DIR/<stem>.nif).  A bad input fails
+  # alone with its one-line error; the others are written; the exit code is 1; --json
+  # gives one line per image; a summary line counts them.
+  mkdir "$T/batch"
+  cp "$SAMPLES/rgba.png" "$T/one.png"
+  cp "$SAMPLES/rgba.png" "$T/two.png"
+  env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/one.png" "$T/text.png" "$T/two.png" \
+    --out-dir "$T/batch" --steps 3 --hidden 8 --threads 1 --json >"$T/stdout" 2>"$T/stderr"
+  rc=$?
+  [[ $rc -eq 1 ]] && ok || bad "batch with a bad input: exit $rc"
+  [[ -s $T/batch/one.nif && -s $T/batch/two.nif && ! -e $T/batch/text.nif ]] && ok ||
+    bad "batch outputs: $(ls "$T/batch")"
+  [[ $(ls -A "$T/batch" | wc -l) -eq 2 ]] && ok || bad "batch left extra files: $(ls -A "$T/batch")"
+  grep -q "text.png: not a PNG file" "$T/stderr" && ok || bad "batch error: $(cat "$T/stderr")"
+  [[ $(grep -c "text.png" "$T/stderr") -eq 1 ]] && ok || bad "batch error not one line"
+  grep -q "3 images: 2 encoded, 1 failed" "$T/stderr" && ok || bad "batch summary: $(cat "$T/stderr")"
+  "$PY" - "$T/stdout" <<'PYEOF' && ok || bad "batch --json lines: $(cat "$T/stdout")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 3, lines
+assert [l["input"].rsplit("/", 1)[1] for l in lines] == ["one.png", "text.png", "two.png"]
+assert lines[0]["bpp"] > 0 and lines[2]["bpp"] > 0 and "error" in lines[1], lines
+assert lines[0]["output"].endswith("batch/one.nif"), lines[0]
+PYEOF
+  # The same batch on two worker processes (--jobs 2): the same outputs and lines, in any order.
+  mkdir "$T/batchj"
+  env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/one.png" "$T/text.png" "$T/two.png" \
+    --out-dir "$T/batchj" --jobs 2 --threads 2 --steps 3 --hidden 8 --json >"$T/stdout" 2>"$T/stderr"
+  rc=$?
+  [[ $rc -eq 1 && -s $T/batchj/one.nif && -s $T/batchj/two.nif && ! -e $T/batchj/text.nif ]] && ok ||
+    bad "batch --jobs 2: exit $rc, $(ls -A "$T/batchj"): $(cat "$T/stderr")"
+  [[ $(ls -A "$T/batchj" | wc -l) -eq 2 ]] && ok || bad "batch --jobs 2 left $(ls -A "$T/batchj")"
+  grep -q "3 images: 2 encoded, 1 failed" "$T/stderr" && ok || bad "batch --jobs 2 summary: $(cat "$T/stderr")"
+  "$PY" - "$T/stdout" <<'PYEOF' && ok || bad "batch --jobs 2 --json lines: $(cat "$T/stdout")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert sorted(l["input"].rsplit("/", 1)[1] for l in lines) == ["one.png", "text.png", "two.png"]
+assert sum("error" in l for l in lines) == 1, lines
+PYEOF
+  # Existing outputs need -f, per image.
+  "$NIFC" encode "$T/one.png" "$T/two.png" --out-dir "$T/batch" --steps 2 --hidden 8 \
+    --threads 1 >"$T/stdout" 2>"$T/stderr"
+  rc=$?
+  [[ $rc -eq 1 && $(grep -c "already exists" "$T/stderr") -eq 2 ]] && ok ||
+    bad "batch over existing outputs: exit $rc: $(cat "$T/stderr")"
+  cp "$T/batch/one.nif" "$T/one-before.nif"
+  expect_ok "batch -f" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/one.png" "$T/two.png" \
+    --out-dir "$T/batch" --steps 2 --hidden 8 --threads 1 -f --quiet
+  cmp -s "$T/batch/one.nif" "$T/one-before.nif" && bad "batch -f did not rewrite" || ok
+  # Usage errors (exit 2, nothing written): -o with several inputs, two inputs with one stem,
+  # stdin into --out-dir, neither -o nor --out-dir.
+  mkdir "$T/batch2" "$T/sub"
+  cp "$SAMPLES/rgba.png" "$T/sub/one.png"
+  for args in "$T/one.png $T/two.png -o $T/batch2/x.nif" \
+    "$T/one.png $T/sub/one.png --out-dir $T/batch2" "- --out-dir $T/batch2" "$T/one.png"; do
+    # shellcheck disable=SC2086
+    "$NIFC" encode $args --steps 2 >/dev/null 2>"$T/stderr"
+    rc=$?
+    if [[ $rc -ne 2 || -n $(ls -A "$T/batch2") || $(wc -l <"$T/stderr") -ne 1 ]]; then
+      bad "encode $args: exit $rc, $(cat "$T/stderr"), wrote $(ls -A "$T/batch2")"
+    else
+      ok
+    fi
+  done
+  expect_fail "out-dir missing" "not a directory" "" -- \
+    "$NIFC" encode "$T/one.png" "$T/two.png" --out-dir "$T/nodir"
   if [[ -f $DATA/pngsuite/corrupt/xcsn0g01.png ]]; then
     expect_fail "encode corrupt PNG" "CRC error" "$T/c.nif" -- \
       "$NIFC" encode "$DATA/pngsuite/corrupt/xcsn0g01.png" -o "$T/c.nif"

@@ -108,6 +108,92 @@ inline std::vector<uint8_t> with_version(std::vector<uint8_t> file, uint8_t majo
   return file;
 }
 
+// A file split into its sections (SPEC.md §3), and back: for surgery on tiled files.
+struct RawSection {
+  std::string tag;
+  std::vector<uint8_t> data;
+};
+inline std::vector<RawSection> split_sections(const std::vector<uint8_t>& file) {
+  std::vector<RawSection> out;
+  size_t pos = 16;
+  while (pos + 12 <= file.size()) {
+    const uint32_t len = static_cast<uint32_t>(file[pos]) | (file[pos + 1] << 8) |
+                         (file[pos + 2] << 16) | (static_cast<uint32_t>(file[pos + 3]) << 24);
+    RawSection s;
+    s.tag.assign(reinterpret_cast<const char*>(file.data() + pos + 4), 4);
+    s.data.assign(file.begin() + pos + 8, file.begin() + pos + 8 + len);
+    out.push_back(std::move(s));
+    pos += 12 + len;
+  }
+  return out;
+}
+inline std::vector<uint8_t> join_sections(const std::vector<uint8_t>& original,
+                                          const std::vector<RawSection>& sections) {
+  std::vector<uint8_t> out(original.begin(), original.begin() + 16);  // the preamble
+  for (const RawSection& s : sections) {
+    std::vector<uint8_t> sec(8 + s.data.size() + 4);
+    put_le32(sec.data(), static_cast<uint32_t>(s.data.size()));
+    std::memcpy(sec.data() + 4, s.tag.data(), 4);
+    std::memcpy(sec.data() + 8, s.data.data(), s.data.size());
+    put_le32(sec.data() + 8 + s.data.size(), crc32(sec.data() + 4, 4 + s.data.size()));
+    out.insert(out.end(), sec.begin(), sec.end());
+  }
+  return out;
+}
+
+// Channel c of a synthetic image: k0 + kx U / W + ky V / H, with U, V in stored pixels.
+struct LinearField {
+  double k0, kx, ky;
+};
+
+// A tiled file (SPEC.md §11) whose tile t holds, in channel c, exactly (up to 16-bit
+// quantization) the linear field fields[c] plus offsets[t]: ReLU networks on raw tile-local
+// coordinates, hidden = relu((x, y) + 2), output = a (x + 2) + b (y + 2) + c, NORM mean 0
+// and std 1.  With all offsets 0 the tiles agree, and the decoded image is the field.
+inline std::vector<uint8_t> linear_tiled_file(uint32_t width, uint32_t height, uint32_t columns,
+                                              uint32_t rows, uint32_t overlap,
+                                              const std::vector<LinearField>& fields,
+                                              const std::vector<double>& offsets) {
+  const uint32_t channels = static_cast<uint32_t>(fields.size());
+  NifFile h;
+  h.width = width;
+  h.height = height;
+  h.channels = static_cast<uint8_t>(channels);
+  h.source_bit_depth = 8;
+  h.tile_columns = columns;
+  h.tile_rows = rows;
+  h.tile_overlap = overlap;
+  Architecture a;
+  a.encoding = Encoding::kNone;
+  a.activation = Activation::kRelu;
+  a.omega0 = a.omega = 1.0f;
+  a.widths = {2};
+  std::vector<std::vector<uint8_t>> files;
+  for (uint32_t t = 0; t < columns * rows; ++t) {
+    const TileSpan sx = tile_span(width, columns, overlap, t % columns);
+    const TileSpan sy = tile_span(height, rows, overlap, t / columns);
+    NifFile th = make_header(a, channels, 16, sx.size(), sy.size());
+    th.mean.assign(channels, 0.0f);
+    th.stddev.assign(channels, 1.0f);
+    std::vector<float> w1, b1;
+    for (const LinearField& f : fields) {
+      const double ax = f.kx * sx.size() / (2.0 * width), ay = f.ky * sy.size() / (2.0 * height);
+      w1.push_back(static_cast<float>(ax));
+      w1.push_back(static_cast<float>(ay));
+      b1.push_back(static_cast<float>(f.k0 + f.kx * (sx.begin + sx.size() / 2.0) / width - 2 * ax +
+                                      f.ky * (sy.begin + sy.size() / 2.0) / height - 2 * ay +
+                                      offsets[t]));
+    }
+    const std::vector<QuantizedTensor> q = {quantize_tensor({1, 0, 0, 1}, 16),
+                                            quantize_tensor({2, 2}, 16), quantize_tensor(w1, 16),
+                                            quantize_tensor(b1, 16)};
+    StatusOr<std::vector<uint8_t>> bytes = serialize_nif(th, q, 3);
+    files.push_back(bytes.ok() ? bytes.value() : std::vector<uint8_t>());
+  }
+  StatusOr<std::vector<uint8_t>> tiled = assemble_tiled_nif(h, files);
+  return tiled.ok() ? tiled.value() : std::vector<uint8_t>();
+}
+
 }  // namespace nifc::testing
 
 #endif  // NIFC_TESTS_NIF_TEST_UTIL_H_

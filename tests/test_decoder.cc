@@ -268,8 +268,14 @@ TEST_CASE("golden vectors decode to their expected images") {
     const char* name;
     DecodeOptions options;  // as tools/make_golden.sh decoded them
   };
-  DecodeOptions stored, scaled, wide, region, grid;
-  grid.width = 150;  // --width 150 of 192x128: a grid file at another size
+  DecodeOptions stored, scaled, wide, region, grid, tiled;
+  grid.width = 150;   // --width 150 of 192x128: a grid file at another size
+  tiled.width = 288;  // --scale 1.5 --region 30,20,200,150 of a 3x2-tiled 192x128 file
+  tiled.height = 192;
+  tiled.region_x = 30;
+  tiled.region_y = 20;
+  tiled.region_width = 200;
+  tiled.region_height = 150;
 
   scaled.width = 90;  // --scale 1.5 of 60x40
   scaled.height = 60;
@@ -280,7 +286,8 @@ TEST_CASE("golden vectors decode to their expected images") {
   region.region_height = 20;
   const Golden goldens[] = {{"golden-siren-pe", stored},     {"golden-gray16", stored},
                             {"golden-rgba-relu-pe", scaled}, {"golden-fourier", wide},
-                            {"golden-siren", region},        {"golden-grid", grid}};
+                            {"golden-siren", region},        {"golden-grid", grid},
+                            {"golden-tiled", tiled}};
   const std::string dir = NIFC_SAMPLES_DIR;
   for (const Golden& g : goldens) {
     CAPTURE(g.name);
@@ -307,6 +314,194 @@ TEST_CASE("golden vectors decode to their expected images") {
     // SPEC.md §8: within 1 at 8 bits; at 16 bits within 1/255 of full scale.
     CHECK(max_diff <= (expected->bit_depth == 16 ? 257 : 1));
   }
+}
+
+// ---- tiled files (SPEC.md §11) ----------------------------------------------------------
+
+// SPEC.md §11.2 written out again, independently of format/: the weight of tile k of n at
+// u along an axis of `size` pixels.
+double spec_tile_weight(uint32_t size, uint32_t n, uint32_t o, uint32_t k, double u) {
+  const auto c = [&](uint64_t i) { return static_cast<double>(i * size / n); };
+  const double b = k == 0 ? 0.0 : c(k) - o;
+  const double e = k == n - 1 ? size : c(k + 1) + o;
+  double w = 1.0;
+  if (k > 0) w = std::min(w, (u - b) / (2.0 * o));
+  if (k < n - 1) w = std::min(w, (e - u) / (2.0 * o));
+  return std::max(w, 0.0);
+}
+
+// The expected sample of linear_tiled_file at stored-pixel position (u, v).
+double spec_tiled_value(uint32_t w, uint32_t h, uint32_t nx, uint32_t ny, uint32_t o,
+                        const testing::LinearField& f, const std::vector<double>& offsets, double u,
+                        double v) {
+  double s = 0.0;
+  for (uint32_t r = 0; r < ny; ++r) {
+    for (uint32_t q = 0; q < nx; ++q) {
+      const double wt = spec_tile_weight(w, nx, o, q, u) * spec_tile_weight(h, ny, o, r, v);
+      s += wt * (f.k0 + f.kx * u / w + f.ky * v / h + offsets[r * nx + q]);
+    }
+  }
+  return std::clamp(s, 0.0, 1.0);
+}
+
+struct TiledCase {
+  uint32_t width = 90, height = 70, columns = 3, rows = 2, overlap = 4;
+  std::vector<testing::LinearField> fields = {{0.2, 0.3, 0.3}, {0.7, -0.4, 0.1}};
+  std::vector<double> offsets = {0, 0, 0, 0, 0, 0};
+
+  NifFile file() const {
+    const std::vector<uint8_t> bytes =
+        testing::linear_tiled_file(width, height, columns, rows, overlap, fields, offsets);
+    REQUIRE(!bytes.empty());
+    StatusOr<NifFile> f = parse_nif(bytes.data(), bytes.size());
+    REQUIRE_MESSAGE(f.ok(), f.status().message());
+    return f.value();
+  }
+  // Largest difference in 8-bit levels from the spec's value over a W' x H' decode.
+  int max_error(const Image& img, uint32_t out_w, uint32_t out_h) const {
+    int worst = 0;
+    for (uint32_t y = 0; y < img.height; ++y) {
+      for (uint32_t x = 0; x < img.width; ++x) {
+        const double u = (x + 0.5) * width / out_w, v = (y + 0.5) * height / out_h;
+        for (uint32_t c = 0; c < fields.size(); ++c) {
+          const double want =
+              spec_tiled_value(width, height, columns, rows, overlap, fields[c], offsets, u, v);
+          worst = std::max(worst,
+                           std::abs(img.at(x, y, c) - static_cast<int>(std::lround(255.0 * want))));
+        }
+      }
+    }
+    return worst;
+  }
+};
+
+TEST_CASE("a tiled file decodes to its cross-faded tiles at the stored size and at 2x") {
+  TiledCase tc;
+  tc.offsets = {0.05, -0.05, 0.03, -0.02, 0.04, -0.04};
+  const NifFile f = tc.file();
+  StatusOr<Image> img = decode_nif(f, DecodeOptions());
+  REQUIRE_MESSAGE(img.ok(), img.status().message());
+  CHECK(img->width == 90);
+  CHECK(img->height == 70);
+  CHECK(img->channels == 2);
+  CHECK(tc.max_error(img.value(), 90, 70) <= 1);
+  DecodeOptions o2;
+  o2.width = 180;
+  o2.height = 140;  // more than one band of rows
+  StatusOr<Image> big = decode_nif(f, o2);
+  REQUIRE(big.ok());
+  CHECK(tc.max_error(big.value(), 180, 140) <= 1);
+  DecodeOptions odd;
+  odd.width = 37;  // downscaled, not a multiple of anything
+  StatusOr<Image> small = decode_nif(f, odd);
+  REQUIRE(small.ok());
+  CHECK(small->height == 29);
+  CHECK(tc.max_error(small.value(), 37, 29) <= 1);
+}
+
+TEST_CASE("a region of a tiled decode is the same crop of the full decode, on any threads") {
+  TiledCase tc;
+  tc.offsets = {0.05, -0.05, 0.03, -0.02, 0.04, -0.04};
+  const NifFile f = tc.file();
+  DecodeOptions full;
+  full.width = 180;
+  full.height = 140;
+  full.threads = 1;
+  StatusOr<Image> a = decode_nif(f, full);
+  REQUIRE(a.ok());
+  for (int threads : {2, 5}) {
+    DecodeOptions t = full;
+    t.threads = threads;
+    StatusOr<Image> b = decode_nif(f, t);
+    REQUIRE(b.ok());
+    CHECK(b->samples == a->samples);
+  }
+  const uint32_t regions[][4] = {
+      {55, 60, 30, 20}, {0, 0, 180, 1}, {179, 0, 1, 140}, {80, 65, 17, 13}};
+  for (const auto& r : regions) {
+    DecodeOptions o = full;
+    o.region_x = r[0];
+    o.region_y = r[1];
+    o.region_width = r[2];
+    o.region_height = r[3];
+    o.threads = 3;
+    StatusOr<Image> crop = decode_nif(f, o);
+    REQUIRE(crop.ok());
+    bool same = true;
+    for (uint32_t y = 0; y < r[3]; ++y) {
+      for (uint32_t x = 0; x < r[2]; ++x) {
+        for (uint32_t c = 0; c < 2; ++c) {
+          same = same && crop->at(x, y, c) == a->at(r[0] + x, r[1] + y, c);
+        }
+      }
+    }
+    CHECK_MESSAGE(same, "region " << r[0] << "," << r[1] << "," << r[2] << "," << r[3]);
+  }
+  // Supersampling averages the blended samples (SPEC.md §7, §11.2).
+  DecodeOptions ss;
+  ss.supersample = 3;
+  StatusOr<Image> s = decode_nif(f, ss);
+  REQUIRE(s.ok());
+  StatusOr<Image> plain = decode_nif(f, DecodeOptions());
+  REQUIRE(plain.ok());
+  int worst = 0;
+  for (size_t i = 0; i < s->samples.size(); ++i) {
+    worst = std::max(worst, std::abs(s->samples[i] - plain->samples[i]));
+  }
+  CHECK(worst <= 2);  // a linear field: the average of a pixel's points is its centre's value
+}
+
+TEST_CASE("no seams: tiles that disagree are cross-faded, tiles that agree join invisibly") {
+  for (bool disagree : {false, true}) {
+    CAPTURE(disagree);
+    TiledCase tc;
+    if (disagree) tc.offsets = {0.06, -0.06, 0.06, -0.06, 0.06, -0.06};
+    const NifFile f = tc.file();
+    StatusOr<Image> img = decode_nif(f, DecodeOptions());
+    REQUIRE(img.ok());
+    // The largest step between neighbouring pixels, in 8-bit levels: the field's own
+    // slope plus, where tiles disagree, their difference spread over 2 * overlap pixels.
+    const double jump = disagree ? 0.12 : 0.0;
+    const double bound_x = 255.0 * (0.4 / tc.width + jump / (2.0 * tc.overlap)) + 1.0;
+    const double bound_y = 255.0 * (0.3 / tc.height + jump / (2.0 * tc.overlap)) + 1.0;
+    int step_x = 0, step_y = 0;
+    for (uint32_t y = 0; y < img->height; ++y) {
+      for (uint32_t x = 0; x < img->width; ++x) {
+        for (uint32_t c = 0; c < 2; ++c) {
+          if (x + 1 < img->width) {
+            step_x = std::max(step_x, std::abs(img->at(x + 1, y, c) - img->at(x, y, c)));
+          }
+          if (y + 1 < img->height) {
+            step_y = std::max(step_y, std::abs(img->at(x, y + 1, c) - img->at(x, y, c)));
+          }
+        }
+      }
+    }
+    CHECK(step_x <= bound_x);
+    CHECK(step_y <= bound_y);
+    if (!disagree) {
+      // Agreeing tiles: the decode is the field itself, within rounding.
+      CHECK(tc.max_error(img.value(), 90, 70) <= 1);
+      CHECK(step_x <= 3);
+    } else {
+      CHECK(step_x < 0.12 * 255 / 2);  // a hard seam would jump by 0.12 (31 levels)
+    }
+  }
+}
+
+TEST_CASE("Network::create refuses a tiled file; limits apply to tiled decodes") {
+  TiledCase tc;
+  const NifFile f = tc.file();
+  CHECK(Network::create(f).status().code() == StatusCode::kInvalidArgument);
+  CHECK(Network::create(f.tiles[0]).ok());
+  DecodeOptions o;
+  o.width = 1000;
+  o.height = 1000;
+  o.max_output_pixels = 999999;
+  CHECK(decode_nif(f, o).status().code() == StatusCode::kLimit);
+  NifFile broken = f;
+  broken.tiles.pop_back();
+  CHECK(decode_nif(broken, DecodeOptions()).status().code() == StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -12,9 +12,13 @@ namespace {
 
 using testing::grid_arch;
 using testing::insert_section;
+using testing::join_sections;
+using testing::linear_tiled_file;
 using testing::make_header;
 using testing::random_tensors;
+using testing::RawSection;
 using testing::siren_pe;
+using testing::split_sections;
 using testing::with_version;
 
 std::vector<uint8_t> small_file(uint8_t bits = 8) {
@@ -316,6 +320,267 @@ TEST_CASE("serialize_nif refuses inconsistent input") {
   CHECK_FALSE(serialize_nif(h, q).ok());
   h.mean.pop_back();
   CHECK_FALSE(serialize_nif(h, random_tensors(h)).ok());
+}
+
+// ---- tiled files (SPEC.md §11) ----------------------------------------------------------
+
+// A 2 x 2 tiled 40 x 31 file (overlap 3) whose tiles have different networks: siren-pe,
+// a grid, and random ReLU ones; the tile files are returned too.
+std::vector<uint8_t> mixed_tiled_file(std::vector<std::vector<uint8_t>>* tile_files = nullptr) {
+  NifFile h;
+  h.width = 40;
+  h.height = 31;
+  h.channels = 3;
+  h.source_bit_depth = 8;
+  h.tile_columns = 2;
+  h.tile_rows = 2;
+  h.tile_overlap = 3;
+  std::vector<std::vector<uint8_t>> files;
+  for (uint32_t t = 0; t < 4; ++t) {
+    const TileSpan sx = tile_span(40, 2, 3, t % 2), sy = tile_span(31, 2, 3, t / 2);
+    Architecture a = t == 1 ? grid_arch() : siren_pe(3, static_cast<uint16_t>(6 + t));
+    const NifFile th = make_header(a, 3, t == 2 ? 12 : 8, sx.size(), sy.size());
+    StatusOr<std::vector<uint8_t>> bytes = serialize_nif(th, random_tensors(th, 10 + t), 3);
+    REQUIRE(bytes.ok());
+    files.push_back(bytes.value());
+  }
+  StatusOr<std::vector<uint8_t>> tiled = assemble_tiled_nif(h, files);
+  REQUIRE_MESSAGE(tiled.ok(), tiled.status().message());
+  if (tile_files) *tile_files = files;
+  return tiled.value();
+}
+
+TEST_CASE("tile spans and weights follow SPEC.md §11.1-11.2") {
+  // 100 pixels in 3 tiles, overlap 5: cores [0,33) [33,66) [66,100).
+  CHECK(tile_span(100, 3, 5, 0).begin == 0);
+  CHECK(tile_span(100, 3, 5, 0).end == 38);
+  CHECK(tile_span(100, 3, 5, 1).begin == 28);
+  CHECK(tile_span(100, 3, 5, 1).end == 71);
+  CHECK(tile_span(100, 3, 5, 2).begin == 61);
+  CHECK(tile_span(100, 3, 5, 2).end == 100);
+  CHECK(tile_span(100, 1, 5, 0).end == 100);
+  for (double u = 0.25; u < 100; u += 0.5) {
+    double sum = 0;
+    for (uint32_t k = 0; k < 3; ++k) {
+      const double w = tile_weight(tile_span(100, 3, 5, k), 3, 5, k, u);
+      CHECK(w >= 0.0);
+      CHECK(w <= 1.0);
+      const TileSpan s = tile_span(100, 3, 5, k);
+      CHECK((w > 0) == (u > s.begin && u < s.end));
+      sum += w;
+    }
+    CHECK(sum == doctest::Approx(1.0).epsilon(1e-12));
+  }
+  CHECK(tile_weight(tile_span(100, 3, 5, 1), 3, 5, 1, 33.0) == doctest::Approx(0.5));
+  CHECK(tile_weight(tile_span(100, 3, 5, 0), 3, 5, 0, 30.5) == doctest::Approx(0.75));
+  CHECK(validate_tile_layout(100, 10, 3, 1, 5, 10).ok());
+  CHECK(validate_tile_layout(100, 10, 3, 1, 17, 10).code() == StatusCode::kCorrupt);
+  CHECK(validate_tile_layout(100, 10, 3, 1, 16, 10).ok());  // cores of 33 >= 32
+  CHECK(validate_tile_layout(100, 10, 3, 1, 0, 10).code() == StatusCode::kCorrupt);
+  CHECK(validate_tile_layout(100, 10, 0, 1, 5, 10).code() == StatusCode::kCorrupt);
+  CHECK(validate_tile_layout(2, 10, 3, 1, 1, 10).code() == StatusCode::kCorrupt);
+  CHECK(validate_tile_layout(100, 10, 3, 1, 5, 2).code() == StatusCode::kLimit);
+}
+
+TEST_CASE("tiled files round trip as version 1.2 with every tile's network") {
+  std::vector<std::vector<uint8_t>> tile_files;
+  const std::vector<uint8_t> bytes = mixed_tiled_file(&tile_files);
+  CHECK(bytes[9] == 2);  // minor version 1.2 (SPEC.md §2)
+  StatusOr<NifFile> f = parse_nif(bytes.data(), bytes.size());
+  REQUIRE_MESSAGE(f.ok(), f.status().message());
+  CHECK(f->tiled());
+  CHECK(f->version_minor == 2);
+  CHECK(f->width == 40);
+  CHECK(f->height == 31);
+  CHECK(f->tile_columns == 2);
+  CHECK(f->tile_rows == 2);
+  CHECK(f->tile_overlap == 3);
+  CHECK(f->tensors.empty());
+  CHECK(f->bits == 12);
+  REQUIRE(f->tiles.size() == 4);
+  uint64_t params = 0, payload = 0;
+  for (size_t t = 0; t < 4; ++t) {
+    CAPTURE(t);
+    StatusOr<NifFile> alone = parse_nif(tile_files[t].data(), tile_files[t].size());
+    REQUIRE(alone.ok());
+    const NifFile& tile = f->tiles[t];
+    CHECK(tile.width == alone->width);
+    CHECK(tile.height == alone->height);
+    CHECK(tile.arch.encoding == alone->arch.encoding);
+    CHECK(tile.arch.widths == alone->arch.widths);
+    CHECK(tile.mean == alone->mean);
+    CHECK(tile.stddev == alone->stddev);
+    CHECK(tile.bits == alone->bits);
+    CHECK(tile.steps == alone->steps);
+    CHECK(tile.tensors == alone->tensors);
+    params += parameter_count(tile.arch, tile.channels);
+    payload += tile.payload_bytes;
+  }
+  CHECK(f->tiles[0].width == 23);  // core 20 + overlap 3
+  CHECK(f->tiles[1].width == 23);
+  CHECK(f->tiles[1].height == 18);
+  CHECK(f->tiles[2].height == 19);  // core 16 + overlap 3
+  CHECK(f->tiles[1].arch.encoding == Encoding::kGrid);
+  CHECK(file_parameter_count(f.value()) == params);
+  CHECK(f->payload_bytes == payload);
+  StatusOr<NifFile> h = parse_nif_header(bytes.data(), bytes.size());
+  REQUIRE(h.ok());
+  REQUIRE(h->tiles.size() == 4);
+  CHECK(h->tiles[3].tensors.empty());
+  CHECK(h->tiles[3].arch.widths == f->tiles[3].arch.widths);
+  CHECK(file_parameter_count(h.value()) == params);
+  // The assembled file is smaller than its tiles' files together (SPEC.md §11.3).
+  size_t separate = 0;
+  for (const auto& t : tile_files) separate += t.size();
+  CHECK(bytes.size() < separate);
+}
+
+TEST_CASE("assemble_tiled_nif refuses tiles that do not fit the layout") {
+  std::vector<std::vector<uint8_t>> tile_files;
+  mixed_tiled_file(&tile_files);
+  NifFile h;
+  h.width = 40;
+  h.height = 31;
+  h.channels = 3;
+  h.tile_columns = 2;
+  h.tile_rows = 2;
+  h.tile_overlap = 3;
+  CHECK(assemble_tiled_nif(h, tile_files).ok());
+  std::swap(tile_files[0], tile_files[1]);  // same size
+  CHECK(assemble_tiled_nif(h, tile_files).ok());
+  std::swap(tile_files[0], tile_files[2]);  // 23x19 where 23x18 belongs
+  CHECK(assemble_tiled_nif(h, tile_files).status().code() == StatusCode::kInvalidArgument);
+  tile_files.pop_back();
+  CHECK(assemble_tiled_nif(h, tile_files).status().code() == StatusCode::kInvalidArgument);
+  h.tile_overlap = 0;
+  CHECK(assemble_tiled_nif(h, tile_files).status().code() == StatusCode::kInvalidArgument);
+  NifFile plain = make_header(siren_pe(), 3, 8);
+  plain.tile_columns = 1;
+  CHECK(serialize_nif(plain, random_tensors(plain)).status().code() ==
+        StatusCode::kInvalidArgument);
+}
+
+// A tiled file with one section changed; the CRCs are recomputed, so the field checks
+// behind them are what refuses it.
+std::vector<uint8_t> with_sections(const std::vector<uint8_t>& file,
+                                   void (*edit)(std::vector<RawSection>*)) {
+  std::vector<RawSection> s = split_sections(file);
+  edit(&s);
+  return join_sections(file, s);
+}
+
+RawSection* find(std::vector<RawSection>* s, const char* tag, int nth = 0) {
+  for (RawSection& r : *s) {
+    if (r.tag == tag && nth-- == 0) return &r;
+  }
+  return nullptr;
+}
+
+TEST_CASE("bad tile headers and TNET sections are refused") {
+  const std::vector<uint8_t> good = mixed_tiled_file();
+  REQUIRE(parse_nif(good.data(), good.size()).ok());
+  struct Case {
+    const char* name;
+    void (*edit)(std::vector<RawSection>*);
+    StatusCode code;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"overlap 0", [](std::vector<RawSection>* s) { find(s, "TILE")->data[8] = 0; },
+       StatusCode::kCorrupt, "overlap is 0"},
+      {"0 columns", [](std::vector<RawSection>* s) { find(s, "TILE")->data[0] = 0; },
+       StatusCode::kCorrupt, "0 columns"},
+      {"cores too narrow", [](std::vector<RawSection>* s) { find(s, "TILE")->data[8] = 8; },
+       StatusCode::kCorrupt, "narrower than twice"},
+      {"more columns than pixels", [](std::vector<RawSection>* s) { find(s, "TILE")->data[1] = 1; },
+       StatusCode::kCorrupt, "tile layout of 258x2"},
+      {"reserved", [](std::vector<RawSection>* s) { find(s, "TILE")->data[12] = 1; },
+       StatusCode::kCorrupt, "reserved TILE"},
+      {"TILE too long", [](std::vector<RawSection>* s) { find(s, "TILE")->data.push_back(0); },
+       StatusCode::kCorrupt, "section TILE has 17 bytes"},
+      {"a TNET missing", [](std::vector<RawSection>* s) { s->erase(s->begin() + 3); },
+       StatusCode::kCorrupt, "3 TNET sections"},
+      {"a TNET too many", [](std::vector<RawSection>* s) { s->insert(s->begin() + 3, (*s)[3]); },
+       StatusCode::kCorrupt, "5 TNET sections"},
+      {"TNETs out of order", [](std::vector<RawSection>* s) { std::swap((*s)[2], (*s)[3]); },
+       StatusCode::kCorrupt, "holds tile 1"},
+      {"part lengths too long",
+       [](std::vector<RawSection>* s) { find(s, "TNET", 2)->data[9] = 0x7f; }, StatusCode::kCorrupt,
+       "tile 2: TNET part lengths exceed"},
+      {"NORM part of the wrong size",
+       [](std::vector<RawSection>* s) {
+         RawSection* t = find(s, "TNET", 0);
+         t->data[4] = 20;  // 24 bytes of NORM for 3 channels
+         t->data[8] += 4;  // NETW starts earlier and is longer
+       },
+       StatusCode::kCorrupt, "tile 0: section NORM has 20 bytes"},
+      {"GRID part missing",
+       [](std::vector<RawSection>* s) {
+         RawSection* t = find(s, "TNET", 1);
+         t->data[8] += t->data[12];  // the GRID bytes become NETW's: wrong size first
+         t->data[12] = 0;
+       },
+       StatusCode::kCorrupt, "tile 1: missing GRID part"},
+      {"GRID part superfluous",
+       [](std::vector<RawSection>* s) {
+         RawSection* t = find(s, "TNET", 0);
+         t->data[8] -= 4;  // NETW's last 4 bytes become a GRID part
+         t->data[12] = 4;
+       },
+       StatusCode::kCorrupt, "tile 0: GRID part in a tile without"},
+      {"NORM section in a tiled file",
+       [](std::vector<RawSection>* s) {
+         s->insert(s->begin() + 2, RawSection{"NORM", std::vector<uint8_t>(24, 0)});
+       },
+       StatusCode::kCorrupt, "section NORM in a tiled file"},
+      {"TNET in an untiled file", [](std::vector<RawSection>* s) { s->erase(s->begin() + 1); },
+       StatusCode::kCorrupt, "TNET in a file without a TILE"},
+      {"bad bit width",
+       [](std::vector<RawSection>* s) {
+         RawSection* t = find(s, "TNET", 3);
+         const size_t wgts = 16 + t->data[4] + t->data[8] + t->data[12];  // all < 256 here
+         t->data[wgts] = 1;
+       },
+       StatusCode::kCorrupt, "tile 3: invalid bit width 1"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::vector<uint8_t> bad = with_sections(good, c.edit);
+    StatusOr<NifFile> f = parse_nif(bad.data(), bad.size());
+    CHECK(f.status().code() == c.code);
+    CHECK_MESSAGE(f.status().message().find(c.message) != std::string::npos, f.status().message());
+  }
+  // Limits: tiles, and parameters over all tiles, before anything is decompressed.
+  NifLimits few_tiles;
+  few_tiles.max_tiles = 3;
+  CHECK(parse_nif(good.data(), good.size(), few_tiles).status().code() == StatusCode::kLimit);
+  StatusOr<NifFile> f = parse_nif(good.data(), good.size());
+  REQUIRE(f.ok());
+  NifLimits few_params;
+  few_params.max_parameters = file_parameter_count(f.value()) - 1;
+  StatusOr<NifFile> g = parse_nif(good.data(), good.size(), few_params);
+  CHECK(g.status().code() == StatusCode::kLimit);
+  CHECK(g.status().message().find("tiles hold more than") != std::string::npos);
+  few_params.max_parameters += 1;
+  CHECK(parse_nif(good.data(), good.size(), few_params).ok());
+  // A 1.1 reader's view: TILE is an unknown required section (SPEC.md §2).
+  CHECK(std::string(reinterpret_cast<const char*>(good.data()) + 16 + 24 + 4, 4) == "TILE");
+}
+
+TEST_CASE("every truncation and bit flip of a tiled file is refused") {
+  const std::vector<uint8_t> file =
+      linear_tiled_file(30, 20, 2, 2, 2, {{0.2, 0.3, 0.3}}, {0, 0, 0, 0});
+  REQUIRE(parse_nif(file.data(), file.size()).ok());
+  for (size_t n = 0; n < file.size(); ++n) {
+    CHECK_FALSE(parse_nif(file.data(), n).ok());
+  }
+  for (size_t i = 0; i < file.size(); ++i) {
+    for (int bit = 0; bit < 8; bit += 3) {
+      std::vector<uint8_t> bad = file;
+      bad[i] ^= static_cast<uint8_t>(1u << bit);
+      CHECK_FALSE(parse_nif(bad.data(), bad.size()).ok());
+    }
+  }
 }
 
 }  // namespace

@@ -296,7 +296,9 @@ int run(int argc, char** argv) {
                  file.status().to_string().c_str());
     return 1;
   }
-  StatusOr<Network> net = Network::create(file.value());
+  // A tiled file (SPEC.md §11): the FLOP count uses the first tile's network (tiles of one
+  // file have the same architecture unless rate control resized them).
+  StatusOr<Network> net = Network::create(file->tiled() ? file->tiles[0] : file.value());
   if (!net.ok()) {
     std::fprintf(stderr, "nifc-bench-decode: %s: %s\n", path.c_str(),
                  net.status().to_string().c_str());

@@ -19,4 +19,7 @@ golden golden-rgba-relu-pe rgba.png "--scale 1.5" --arch pe --hidden 16 --steps 
 golden golden-fourier parrots.png "--width 100" --arch fourier --hidden 24 --ff-features 16 --steps 100
 golden golden-siren rgba.png "--region 10,5,30,20" --arch siren --hidden 16 --steps 100
 golden golden-grid parrots.png "--width 150" --arch grid --grid-levels 4 --grid-channels 2 --steps 100
+# Format 1.2: 3 x 2 tiles (SPEC.md §11), decoded at 1.5x in a region across tile boundaries.
+golden golden-tiled parrots.png "--scale 1.5 --region 30,20,200,150" --arch siren-pe --hidden 12 \
+  --steps 100 --tile-size 80 --tile-overlap 6
 ls -l $S/golden-*

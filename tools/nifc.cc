@@ -1,22 +1,29 @@
 // nifc: the command-line tool.  Thin by design (STYLE.md): it parses
 // arguments, reads and writes files, prints; the codec does the work.
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "codec/applications.h"
 #include "codec/decoder.h"
 #include "codec/encoder.h"
 #include "codec/interpolate.h"
 #include "codec/rate_control.h"
+#include "codec/tiling.h"
 #include "format/nif_format.h"
 #include "tools/encoder_loader.h"
 #include "tools/file_io.h"
@@ -124,39 +131,53 @@ int run_info(const std::string& in, bool json) {
   if (!f.ok()) return fail(in, f.status());
   const uint64_t pixels = uint64_t{f->width} * f->height;
   const double bpp = 8.0 * bytes->size() / pixels;
-  const uint64_t params = parameter_count(f->arch, f->channels);
+  const uint64_t params = file_parameter_count(f.value());
+  const uint64_t tiles = f->tiled() ? f->tiles.size() : 1;
+  // A tiled file (SPEC.md §11) describes its first tile's network.
+  const Architecture& arch = f->tiled() ? f->tiles[0].arch : f->arch;
   if (json) {
     std::printf(
         "{\"file\": %s, \"version\": \"%d.%d\", \"width\": %u, \"height\": %u, \"channels\": %d, "
         "\"source_bit_depth\": %d, \"arch\": %s, \"encoding\": %s, \"activation\": %s, "
         "\"hidden\": [",
         json_string(in).c_str(), f->version_major, f->version_minor, f->width, f->height,
-        f->channels, f->source_bit_depth, json_string(arch_label(f->arch)).c_str(),
-        json_string(encoding_name(f->arch.encoding)).c_str(),
-        json_string(activation_name(f->arch.activation)).c_str());
-    for (size_t i = 0; i < f->arch.widths.size(); ++i) {
-      std::printf("%s%u", i ? ", " : "", f->arch.widths[i]);
+        f->channels, f->source_bit_depth, json_string(arch_label(arch)).c_str(),
+        json_string(encoding_name(arch.encoding)).c_str(),
+        json_string(activation_name(arch.activation)).c_str());
+    for (size_t i = 0; i < arch.widths.size(); ++i) {
+      std::printf("%s%u", i ? ", " : "", arch.widths[i]);
     }
     std::printf(
         "], \"omega0\": %s, \"omega\": %s, \"pe_levels\": %d, \"ff_features\": %d, "
         "\"ff_sigma\": %s, \"parameters\": %llu, \"bits\": %d, \"bytes\": %zu, "
-        "\"payload_bytes\": %llu, \"bpp\": %s}\n",
-        json_number(f->arch.omega0).c_str(), json_number(f->arch.omega).c_str(), f->arch.pe_levels,
-        f->arch.ff_features, json_number(f->arch.ff_sigma).c_str(),
+        "\"payload_bytes\": %llu, \"bpp\": %s, \"tiles\": %llu, \"tile_columns\": %u, "
+        "\"tile_rows\": %u, \"tile_overlap\": %u}\n",
+        json_number(arch.omega0).c_str(), json_number(arch.omega).c_str(), arch.pe_levels,
+        arch.ff_features, json_number(arch.ff_sigma).c_str(),
         static_cast<unsigned long long>(params), f->bits, bytes->size(),
-        static_cast<unsigned long long>(f->payload_bytes), json_number(bpp).c_str());
+        static_cast<unsigned long long>(f->payload_bytes), json_number(bpp).c_str(),
+        static_cast<unsigned long long>(tiles), f->tiled() ? f->tile_columns : 1,
+        f->tiled() ? f->tile_rows : 1, f->tile_overlap);
     return 0;
   }
   static const char* kChannelNames[] = {"", "gray", "gray+alpha", "RGB", "RGBA"};
   std::printf("%s: nif %d.%d, %ux%u %s, source %d-bit\n", in.c_str(), f->version_major,
               f->version_minor, f->width, f->height, kChannelNames[f->channels],
               f->source_bit_depth);
-  std::printf("  network: %s\n", arch_description(f->arch, f->channels).c_str());
+  if (f->tiled()) {
+    std::printf("  tiles:   %llu (%ux%u), overlap %u px, %llu parameters in all\n",
+                static_cast<unsigned long long>(tiles), f->tile_columns, f->tile_rows,
+                f->tile_overlap, static_cast<unsigned long long>(params));
+  }
+  std::printf("  network: %s%s\n", arch_description(arch, f->channels).c_str(),
+              f->tiled() ? " (tile 1)" : "");
   std::printf("  weights: %d bits, %llu bytes packed\n", f->bits,
               static_cast<unsigned long long>(f->payload_bytes));
   std::printf("  size:    %zu bytes, %.4f bpp\n", bytes->size(), bpp);
+  const NifFile& norm = f->tiled() ? f->tiles[0] : f.value();
   for (uint32_t c = 0; c < f->channels; ++c) {
-    std::printf("  channel %u: mean %.4f std %.4f\n", c, f->mean[c], f->stddev[c]);
+    std::printf("  channel %u: mean %.4f std %.4f%s\n", c, norm.mean[c], norm.stddev[c],
+                f->tiled() ? " (tile 1)" : "");
   }
   return 0;
 }
@@ -224,7 +245,11 @@ int run_decode(const DecodeArgs& a) {
 // -------------------------------------------------------------- encode ----
 
 struct EncodeArgs {
-  std::string in, out;
+  std::vector<std::string> inputs;  // encode: one or more PNGs
+  std::string in, out;              // the image being encoded and its output
+  std::string out_dir;              // encode: DIR/<stem>.nif per input
+  int jobs = 0;                     // encode: images encoded at once (0: automatic)
+  bool progress_line = true;        // off in concurrent batches (the lines would mix)
   bool force = false, quiet = false, json = false;
   std::string arch = "siren-pe";
   int hidden = 0, layers = 0;
@@ -234,7 +259,8 @@ struct EncodeArgs {
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
   int grid_levels = 7, grid_channels = 1, grid_coarsen = 0;
-  std::string curve;  // CSV of step,psnr_db at each evaluation
+  uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
+  std::string curve;                            // CSV of step,psnr_db at each evaluation
   // Rate control (mutually exclusive): a bpp, a byte size, a PSNR, or a quality preset.
   double bpp = 0.0;
   uint64_t size = 0;
@@ -334,20 +360,43 @@ void size_grid(const EncodeArgs& a, uint32_t width, uint32_t height, Architectur
   }
 }
 
-int run_encode(EncodeArgs& a) {
+// What one image's encode produced, for the batch summary.
+struct EncodeOutcome {
+  bool ok = false;
+  uint64_t bytes = 0, pixels = 0;
+  double psnr_db = 0.0, seconds = 0.0;
+};
+
+// Reports a failed image of a batch: the one-line error on stderr, and with --json a line
+// on stdout too, so a consumer of the JSON lines sees every image.
+int fail_image(const EncodeArgs& a, const std::string& file, const Status& s) {
+  if (a.json) {
+    const std::string m = s.to_string();
+    std::printf("{\"input\": %s, \"output\": %s, \"error\": %s}\n", json_string(a.in).c_str(),
+                json_string(a.out).c_str(),
+                json_string(m.rfind(file, 0) == 0 ? m : file + ": " + m).c_str());
+    std::fflush(stdout);
+  }
+  return fail(file, s);
+}
+
+// Encodes a.in into a.out.  `label` prefixes the progress line ("[2/5] ") in a batch.
+int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
   const Status out_ok = check_output(a.in, a.out);
-  if (!out_ok.ok()) return fail(a.in, out_ok);
+  if (!out_ok.ok()) return fail_image(a, a.in, out_ok);
   struct stat st;
   if (a.out != "-" && !a.force && stat(a.out.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     // Checked before the fit too, so a long encode is not wasted.
-    return fail(a.out, invalid_argument("already exists (use -f to overwrite)"));
+    return fail_image(a, a.out, invalid_argument("already exists (use -f to overwrite)"));
   }
   const Status arch_ok = build_architecture(a, &a.opt.arch);
-  if (!arch_ok.ok()) return fail(a.in, arch_ok);
+  if (!arch_ok.ok()) return fail_image(a, a.in, arch_ok);
   StatusOr<std::vector<uint8_t>> bytes = read_file(a.in);
-  if (!bytes.ok()) return fail(a.in, bytes.status());
+  if (!bytes.ok()) return fail_image(a, a.in, bytes.status());
   StatusOr<Image> img = read_png(bytes->data(), bytes->size(), a.in);
-  if (!img.ok()) return fail(a.in, img.status());
+  if (!img.ok()) return fail_image(a, a.in, img.status());
+  bytes->clear();
+  bytes->shrink_to_fit();
   if (a.opt.arch.encoding == Encoding::kPositional && a.pe_levels == 0) {
     // The preset's L, unless the image is too small for it (see max_useful_pe_levels).
     a.opt.arch.pe_levels = static_cast<uint8_t>(
@@ -355,11 +404,14 @@ int run_encode(EncodeArgs& a) {
   }
   size_grid(a, img->width, img->height, &a.opt.arch);
 
-  const bool show_progress = !a.quiet && stderr_is_terminal();
+  const bool show_progress = !a.quiet && a.progress_line && stderr_is_terminal();
   if (show_progress) {
-    a.opt.progress = [](const EncodeProgress& p) {
-      std::fprintf(stderr, "\rstep %d/%d  %.1f s  PSNR ~%.2f dB (best full %.2f dB)   ", p.step,
-                   p.total_steps, p.seconds, p.batch_psnr_db, p.best_psnr_db);
+    a.opt.progress = [label](const EncodeProgress& p) {
+      const std::string tile =
+          p.tiles > 0 ? "tile " + std::to_string(p.tile) + "/" + std::to_string(p.tiles) + " " : "";
+      std::fprintf(stderr, "\r%s%sstep %d/%d  %.1f s  PSNR ~%.2f dB (best full %.2f dB)   ",
+                   label.c_str(), tile.c_str(), p.step, p.total_steps, p.seconds, p.batch_psnr_db,
+                   p.best_psnr_db);
       return true;
     };
   }
@@ -370,23 +422,34 @@ int run_encode(EncodeArgs& a) {
     };
   }
   StatusOr<const EncoderApi*> api = load_encoder();
-  if (!api.ok()) return fail(a.in, api.status());
-  if (const uint64_t budget = encoder_memory_budget()) a.opt.max_memory_bytes = budget;
+  if (!api.ok()) return fail_image(a, a.in, api.status());
+  if (const uint64_t budget = encoder_memory_budget()) {
+    a.opt.max_memory_bytes = budget / static_cast<uint64_t>(std::max(1, a.jobs));
+  }
   RateTarget target;
   const Status target_ok = rate_target_of(a, img->pixel_count(), &target);
-  if (!target_ok.ok()) return fail(a.in, target_ok);
-  StatusOr<EncodeResult> r = api.value()->encode_to_target(img.value(), target, a.opt);
+  if (!target_ok.ok()) return fail_image(a, a.in, target_ok);
+  TileOptions tiling;
+  tiling.tile_size = a.tile_size;
+  tiling.overlap = a.tile_overlap;
+  tiling.cap_pe_levels = a.pe_levels == 0;
+  StatusOr<EncodeResult> r = api.value()->encode_tiled(img.value(), target, a.opt, tiling);
   if (show_progress) std::fprintf(stderr, "\r%*s\r", 79, "");
-  if (!r.ok()) return fail(a.in, r.status());
+  if (!r.ok()) return fail_image(a, a.in, r.status());
   const Status w = write_file_atomic(a.out, r->file.data(), r->file.size(), a.force);
-  if (!w.ok()) return fail(a.out, w);
+  if (!w.ok()) return fail_image(a, a.out, w);
   if (!a.curve.empty()) {
     const Status c = write_file_atomic(a.curve, reinterpret_cast<const uint8_t*>(curve_csv.data()),
                                        curve_csv.size(), true);
-    if (!c.ok()) return fail(a.curve, c);
+    if (!c.ok()) return fail_image(a, a.curve, c);
   }
 
   const double bpp = 8.0 * r->file.size() / img->pixel_count();
+  outcome->ok = true;
+  outcome->bytes = r->file.size();
+  outcome->pixels = img->pixel_count();
+  outcome->psnr_db = r->psnr_db;
+  outcome->seconds = r->seconds;
   if (a.json) {
     FILE* to = a.out == "-" ? stderr : stdout;
     std::fprintf(
@@ -394,22 +457,241 @@ int run_encode(EncodeArgs& a) {
         "{\"input\": %s, \"output\": %s, \"width\": %u, \"height\": %u, "
         "\"channels\": %u, \"arch\": %s, \"parameters\": %llu, \"bits\": %d, "
         "\"bytes\": %zu, \"bpp\": %s, \"psnr_db\": %s, \"float_psnr_db\": %s, "
-        "\"steps\": %d, \"fit_seconds\": %s, \"seconds\": %s, \"device\": %s}\n",
+        "\"steps\": %d, \"fit_seconds\": %s, \"seconds\": %s, \"device\": %s, "
+        "\"tiles\": %u}\n",
         json_string(a.in).c_str(), json_string(a.out).c_str(), img->width, img->height,
         img->channels, json_string(a.arch).c_str(), static_cast<unsigned long long>(r->parameters),
         a.opt.bits, r->file.size(), json_number(bpp).c_str(), json_number(r->psnr_db).c_str(),
         json_number(r->float_psnr_db).c_str(), r->steps, json_number(r->fit_seconds).c_str(),
-        json_number(r->seconds).c_str(), json_string(r->device).c_str());
+        json_number(r->seconds).c_str(), json_string(r->device).c_str(), r->tiles);
+    std::fflush(to);
   } else if (!a.quiet) {
     std::fprintf(stderr, "%s: %ux%u, %u channel%s -> %s\n", a.in.c_str(), img->width, img->height,
                  img->channels, img->channels > 1 ? "s" : "", a.out.c_str());
     std::fprintf(stderr, "  %zu bytes, %.4f bpp, PSNR %.2f dB (float network %.2f dB)\n",
                  r->file.size(), bpp, r->psnr_db, r->float_psnr_db);
-    std::fprintf(stderr, "  %s at %d bits\n", arch_description(a.opt.arch, img->channels).c_str(),
-                 a.opt.bits);
+    const bool tiled = r->tiles > 1 && !r->header.tiles.empty();
+    std::fprintf(
+        stderr, "  %s at %d bits%s\n",
+        arch_description(tiled ? r->header.tiles[0].arch : a.opt.arch, img->channels).c_str(),
+        a.opt.bits, tiled ? " (tile 1)" : "");
+    if (r->tiles > 1) {
+      std::fprintf(stderr, "  %u tiles (%ux%u, overlap %u px), %llu parameters in all\n", r->tiles,
+                   r->header.tile_columns, r->header.tile_rows, r->header.tile_overlap,
+                   static_cast<unsigned long long>(r->parameters));
+    }
     std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r->steps, r->seconds, r->device.c_str());
   }
   return 0;
+}
+
+// The file name without its directory and last extension: "a/b/x.png" -> "x".
+std::string file_stem(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.find_last_of('.');
+  if (dot != std::string::npos && dot > 0) name.resize(dot);
+  return name;
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "nifc: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+// Images encoded at once by default in a batch (--jobs): measured on this 2-core machine,
+// see README "Batch encoding".
+constexpr int kDefaultJobs = 1;
+
+// What a worker process reports per image through the results pipe; one write() of less
+// than PIPE_BUF bytes, so records from several workers never interleave.
+struct JobRecord {
+  uint32_t index;
+  uint32_t ok;
+  uint64_t bytes, pixels;
+  double psnr_db, seconds;
+};
+
+bool read_exact(int fd, void* p, size_t n) {
+  uint8_t* b = static_cast<uint8_t*>(p);
+  while (n > 0) {
+    const ssize_t got = read(fd, b, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    b += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// Encodes a batch on `jobs` worker processes with threads / jobs threads each.  Processes,
+// not threads: LibTorch's thread count and random generator are global, so concurrent fits
+// in one process would neither be reproducible nor keep to their threads.  The workers are
+// forked before LibTorch is loaded (this process never loads it) and take image indices
+// from a pipe, so a slow image does not hold up the others; each prints its own lines.
+// A worker dies with the CLI (PR_SET_PDEATHSIG), removing its temporary files.
+int run_encode_jobs(const EncodeArgs& a, const std::vector<std::string>& inputs,
+                    const std::vector<std::string>& outputs, int jobs, int threads,
+                    std::vector<EncodeOutcome>* outcomes) {
+  int work[2], results[2];
+  if (pipe(work) != 0 || pipe(results) != 0) {
+    return fail(inputs[0], io_error(std::string("pipe: ") + std::strerror(errno)));
+  }
+  for (uint32_t i = 0; i < inputs.size(); ++i) {
+    if (write(work[1], &i, sizeof i) != sizeof i) {
+      return fail(inputs[i], io_error(std::string("pipe: ") + std::strerror(errno)));
+    }
+  }
+  close(work[1]);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t parent = getpid();
+  std::vector<pid_t> pids;
+  for (int j = 0; j < jobs; ++j) {
+    const pid_t pid = fork();
+    if (pid < 0) break;  // fewer workers: the ones started take all the work
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(kExitError);
+      close(results[0]);
+      int rc = 0;
+      for (uint32_t i; read_exact(work[0], &i, sizeof i);) {
+        EncodeArgs one = a;
+        one.in = inputs[i];
+        one.out = outputs[i];
+        one.opt.threads = std::max(1, threads / jobs);
+        one.jobs = jobs;
+        one.progress_line = false;
+        EncodeOutcome o;
+        if (encode_one(one, "", &o) != 0) rc = kExitError;
+        const JobRecord rec = {i, o.ok ? 1u : 0u, o.bytes, o.pixels, o.psnr_db, o.seconds};
+        if (write(results[1], &rec, sizeof rec) != sizeof rec) rc = kExitError;
+      }
+      std::fflush(stdout);
+      std::fflush(stderr);
+      _exit(rc);
+    }
+    pids.push_back(pid);
+  }
+  close(work[0]);
+  close(results[1]);
+  int rc = pids.empty() ? kExitError : 0;
+  if (pids.empty()) fail(inputs[0], io_error(std::string("fork: ") + std::strerror(errno)));
+  std::vector<bool> reported(inputs.size(), false);
+  for (JobRecord rec; read_exact(results[0], &rec, sizeof rec);) {
+    if (rec.index >= inputs.size()) continue;
+    reported[rec.index] = true;
+    EncodeOutcome& o = (*outcomes)[rec.index];
+    o.ok = rec.ok != 0;
+    o.bytes = rec.bytes;
+    o.pixels = rec.pixels;
+    o.psnr_db = rec.psnr_db;
+    o.seconds = rec.seconds;
+  }
+  close(results[0]);
+  for (pid_t pid : pids) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = kExitError;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!reported[i]) {
+      rc = kExitError;
+      fail(inputs[i], internal_error("its worker process died before finishing it"));
+    }
+  }
+  return rc;
+}
+
+// `encode IN -o OUT`, or `encode IN... --out-dir DIR` (DIR/<stem>.nif per input).  A batch
+// runs --jobs images at once (kDefaultJobs by default), splitting --threads between them.
+// A failed image prints its one-line error and the batch goes on; the exit code is then 1.
+int run_encode(EncodeArgs& a) {
+  const std::vector<std::string> inputs = a.inputs;
+  if (inputs.empty()) return usage_error("encode: no input");
+  if (a.out.empty() && a.out_dir.empty()) {
+    return usage_error("encode: give -o FILE (- for stdout) or --out-dir DIR");
+  }
+  if (!a.out.empty() && !a.out_dir.empty()) {
+    return usage_error("encode: -o and --out-dir exclude each other");
+  }
+  if (inputs.size() > 1 && !a.out.empty()) {
+    return usage_error("encode: -o takes one input; use --out-dir DIR for " +
+                       std::to_string(inputs.size()) + " inputs");
+  }
+  if (inputs.size() > 1 && !a.curve.empty()) {
+    return usage_error("encode: --curve takes one input");
+  }
+  std::vector<std::string> outputs;
+  if (a.out_dir.empty()) {
+    outputs.push_back(a.out);
+  } else {
+    struct stat st;
+    if (stat(a.out_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return fail(a.out_dir, invalid_argument("not a directory (--out-dir)"));
+    }
+    std::map<std::string, std::string> taken;  // output -> input
+    for (const std::string& in : inputs) {
+      if (in == "-") return usage_error("encode: stdin (-) needs -o, not --out-dir");
+      const std::string out =
+          a.out_dir + (a.out_dir.back() == '/' ? "" : "/") + file_stem(in) + ".nif";
+      const auto [it, fresh] = taken.emplace(out, in);
+      if (!fresh) {
+        return usage_error("encode: " + it->second + " and " + in + " would both write " + out);
+      }
+      outputs.push_back(out);
+    }
+  }
+  if (inputs.size() == 1) {
+    a.in = inputs[0];
+    a.out = outputs[0];
+    EncodeOutcome outcome;
+    return encode_one(a, "", &outcome);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<EncodeOutcome> outcomes(inputs.size());
+  const int threads = a.opt.threads > 0
+                          ? a.opt.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs = std::max(
+      1, std::min({a.jobs > 0 ? a.jobs : kDefaultJobs, threads, static_cast<int>(inputs.size())}));
+  int rc = 0;
+  if (jobs == 1) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EncodeArgs one = a;
+      one.in = inputs[i];
+      one.out = outputs[i];
+      one.opt.threads = threads;
+      one.jobs = 1;
+      const std::string label =
+          "[" + std::to_string(i + 1) + "/" + std::to_string(inputs.size()) + "] ";
+      if (encode_one(one, label, &outcomes[i]) != 0) rc = kExitError;
+    }
+  } else {
+    rc = run_encode_jobs(a, inputs, outputs, jobs, threads, &outcomes);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!a.quiet) {
+    size_t ok = 0;
+    uint64_t bytes = 0, pixels = 0;
+    double psnr_sum = 0.0;
+    for (const EncodeOutcome& o : outcomes) {
+      if (!o.ok) continue;
+      ++ok;
+      bytes += o.bytes;
+      pixels += o.pixels;
+      psnr_sum += o.psnr_db;
+    }
+    std::fprintf(stderr,
+                 "nifc: %zu images: %zu encoded, %zu failed; %llu bytes, %.4f bpp, mean PSNR "
+                 "%.2f dB; %.1f s\n",
+                 inputs.size(), ok, inputs.size() - ok, static_cast<unsigned long long>(bytes),
+                 pixels ? 8.0 * bytes / pixels : 0.0, ok ? psnr_sum / ok : 0.0, seconds);
+  }
+  return rc;
 }
 
 // -------------------------------------------------------- applications ----
@@ -779,8 +1061,14 @@ int run(int argc, char** argv) {
 
   CLI::App* enc = app.add_subcommand("encode", "Fit a network to a PNG and write a .nif file");
   EncodeArgs e;
-  enc->add_option("input", e.in, "Input PNG (- for stdin)")->required();
-  enc->add_option("-o,--output", e.out, "Output .nif (- for stdout)")->required();
+  enc->add_option("input", e.inputs, "Input PNGs (- for stdin)")->required();
+  enc->add_option("-o,--output", e.out, "Output .nif (- for stdout); one input only");
+  enc->add_option("--out-dir", e.out_dir, "Write DIR/<stem>.nif for each input");
+  enc->add_option("--jobs", e.jobs,
+                  "Images encoded at once in a batch, --threads split between them "
+                  "(default: " +
+                      std::to_string(kDefaultJobs) + ")")
+      ->check(CLI::NonNegativeNumber);
   enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
   enc->add_flag("--quiet", e.quiet, "Print nothing but errors");
   CLI::Option* o_bpp = enc->add_option("--bpp", e.bpp, "Target bits per pixel (never exceeded)")
@@ -837,6 +1125,12 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
+  enc->add_option("--tile-size", e.tile_size,
+                  "Tile larger images into tiles of at most N x N pixels (0: never)")
+      ->capture_default_str();
+  enc->add_option("--tile-overlap", e.tile_overlap, "Pixels a tile overlaps each neighbour")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
 
   ApplicationArgs pa;
   CLI::App* poi = app.add_subcommand(

@@ -60,8 +60,9 @@ typedef struct NifcInfo {
   uint32_t version_major;
   uint32_t version_minor;
   uint32_t bits;            /* quantization bits per weight */
-  uint64_t parameters;      /* network weights and biases */
-  uint64_t macs_per_pixel;  /* multiply-adds per decoded sample point */
+  uint64_t parameters;      /* network weights and biases (all tiles of a tiled file) */
+  uint64_t macs_per_pixel;  /* multiply-adds per decoded sample point (per tile network;
+                               the largest tile's in a tiled file, SPEC.md §11) */
 } NifcInfo;
 
 /* Reads the header of a .nif held in data[0..size) without decoding weights. */

@@ -33,7 +33,7 @@ void run(const uint8_t* data, size_t size) {
   limits.max_parameters = 200000;
   StatusOr<NifFile> f = parse_nif(file.data(), file.size(), limits);
   if (!f.ok()) return;
-  const uint64_t params = parameter_count(f->arch, f->channels);
+  const uint64_t params = file_parameter_count(f.value());  // all tiles of a tiled file
 
   DecodeOptions o;
   o.threads = 1;
