@@ -381,8 +381,8 @@ torch::Tensor span_loss(const TorchNet& net, const SpanSums& s, int64_t n,
   if (p0.empty()) return torch::zeros({}, fo);
   const torch::Tensor a = torch::cat(p0), b = torch::cat(p1);
   const torch::Tensor out = net.forward(torch::cat({a, b}));
-  const torch::Tensor r = out.slice(0, a.size(0), out.size(0)) - out.slice(0, 0, a.size(0)) -
-                          torch::cat(want);
+  const torch::Tensor r =
+      out.slice(0, a.size(0), out.size(0)) - out.slice(0, 0, a.size(0)) - torch::cat(want);
   return (torch::cat(weights) * r.pow(2)).mean();
 }
 
@@ -632,7 +632,7 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   const torch::Tensor gb = ub.index_select(0, edges.q) - ub.index_select(0, edges.p);
   // The region: edges whose two pixels are both inside the mask (every edge
   // without a mask).  Inside it the rule chooses; elsewhere the field is A's.
-  torch::Tensor region;  // E x 1, bool
+  torch::Tensor region;          // E x 1, bool
   std::vector<int64_t> outside;  // pixels outside the mask
   if (mask.empty()) {
     region = torch::ones({edges.p.size(0), 1}, torch::kBool);
@@ -703,30 +703,26 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   }
   TorchNet net = make_net(o.arch, a.channels, device);
   int calls = 0;
-  NIFC_ASSIGN_OR_RETURN(const int steps, run_adam(net, o, variance, t0, [&] {
-                          if (calls++ < warm_steps) {
-                            const torch::Tensor i =
-                                batch_rows(warm_coords.size(0), static_cast<int>(batch), device);
-                            return torch::mse_loss(net.forward(rows(warm_coords, i)),
-                                                   rows(warm_target, i));
-                          }
-                          torch::Tensor loss =
-                              ao.line_weight <= 0
-                                  ? gradient_loss(net, sample_points(field, batch, false, device))
-                                  : line_loss(net, sample_lines(field, batch, false, device),
-                                              field, ao.line_weight);
-                          if (ao.span_weight > 0) {
-                            loss = loss + ao.span_weight * span_loss(net, spans, batch, device);
-                          }
-                          if (fixed_coords.defined()) {
-                            const torch::Tensor i =
-                                batch_rows(fixed_coords.size(0), static_cast<int>(batch), device);
-                            loss = loss + ao.value_weight *
-                                              torch::mse_loss(net.forward(rows(fixed_coords, i)),
-                                                              rows(fixed_target, i));
-                          }
-                          return loss;
-                        }));
+  NIFC_ASSIGN_OR_RETURN(
+      const int steps, run_adam(net, o, variance, t0, [&] {
+        if (calls++ < warm_steps) {
+          const torch::Tensor i = batch_rows(warm_coords.size(0), static_cast<int>(batch), device);
+          return torch::mse_loss(net.forward(rows(warm_coords, i)), rows(warm_target, i));
+        }
+        torch::Tensor loss =
+            ao.line_weight <= 0
+                ? gradient_loss(net, sample_points(field, batch, false, device))
+                : line_loss(net, sample_lines(field, batch, false, device), field, ao.line_weight);
+        if (ao.span_weight > 0) {
+          loss = loss + ao.span_weight * span_loss(net, spans, batch, device);
+        }
+        if (fixed_coords.defined()) {
+          const torch::Tensor i = batch_rows(fixed_coords.size(0), static_cast<int>(batch), device);
+          loss = loss + ao.value_weight * torch::mse_loss(net.forward(rows(fixed_coords, i)),
+                                                          rows(fixed_target, i));
+        }
+        return loss;
+      }));
   const double fit_seconds = seconds_since(t0);
 
   // The constant: A's mean over the border pixels outside the mask (all the

@@ -706,6 +706,7 @@ struct ApplicationArgs {
   // poisson
   std::string from = "gradient";
   // blend
+  bool no_warm_start = false;
   std::string rule;  // max | mask; default: mask when --mask is given, else max
   // blend and inpaint
   std::string mask;
@@ -929,6 +930,7 @@ int run_blend(ApplicationArgs& a) {
     const Status s = check_mask(mask, img_a->width, img_a->height, "mask");
     if (!s.ok()) return fail(a.mask, s);
   }
+  a.app.warm_start = !a.no_warm_start;
   StatusOr<const ApplicationsApi*> api = prepare_fit(a);
   if (!api.ok()) return fail(in, api.status());
   StatusOr<ApplicationResult> r = api.value()->blend_images(
@@ -936,10 +938,9 @@ int run_blend(ApplicationArgs& a) {
       a.fit.opt, a.app);
   clear_progress(a);
   if (!r.ok()) return fail(in, r.status());
-  const std::string where =
-      mask.empty() ? std::string("everywhere")
-                   : "inside the mask (" + std::to_string(count_set(mask)) +
-                         " pixels), A's values and differences outside";
+  const std::string where = mask.empty() ? std::string("everywhere")
+                                         : "inside the mask (" + std::to_string(count_set(mask)) +
+                                               " pixels), A's values and differences outside";
   std::vector<std::string> lines = {
       "rule " + rule + ": " +
           (rule == "mask" ? std::string("B's differences ")
@@ -1155,7 +1156,8 @@ int run(int argc, char** argv) {
   ble->add_option("inputs", ba.inputs, "A.png B.png (same size and channels)")
       ->required()
       ->expected(2);
-  ble->add_option("--rule", ba.rule, "max (larger difference per edge) or mask (B's inside the mask)")
+  ble->add_option("--rule", ba.rule,
+                  "max (larger difference per edge) or mask (B's inside the mask)")
       ->check(CLI::IsMember({"max", "mask"}));
   ble->add_option("--mask", ba.mask,
                   "PNG, nonzero = the region blended (default rule then: mask); A's values are "
@@ -1171,6 +1173,8 @@ int run(int argc, char** argv) {
                   "Weight of value differences over spans of 1, 2, 4, ... pixels (0: off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  ble->add_flag("--no-warm-start", ba.no_warm_start,
+                "Start the fit from the field alone, not from the offset composite");
   ble->add_option("--value-weight", ba.app.value_weight,
                   "Weight of the fit to A's values outside the mask (0: the field alone)")
       ->check(CLI::NonNegativeNumber)
