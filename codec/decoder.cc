@@ -890,6 +890,17 @@ void Network::evaluate_row(float y, const float* x, size_t n, float* out) const 
   }
 }
 
+// The decoded image of grid g, its samples zeroed.
+static Image output_image(const OutputGrid& g, uint32_t channels, uint32_t bit_depth) {
+  Image img;
+  img.width = g.region_width;
+  img.height = g.region_height;
+  img.channels = channels;
+  img.bit_depth = bit_depth;
+  img.samples.resize(img.pixel_count() * img.channels);
+  return img;
+}
+
 StatusOr<OutputGrid> resolve_output_grid(const NifFile& file, const DecodeOptions& o) {
   OutputGrid g;
   if (o.width == 0 && o.height == 0) {
@@ -951,6 +962,22 @@ struct TileColumnRange {
   std::vector<double> weight;
 };
 
+// Supersampling: adds the s sub-column samples of each of the pn output pixels
+// to sum[i * ch + c], in sub-column order (the reference decoder's, so that the
+// double sums are reproducible).  `src` is planar: channel c's samples start
+// at src + c * cn, pixel i's at i * s within them.
+template <typename T>
+void add_subsamples(const T* src, size_t cn, size_t pn, uint32_t ch, uint32_t s, double* sum) {
+  for (size_t i = 0; i < pn; ++i) {
+    for (uint32_t c = 0; c < ch; ++c) {
+      const T* p = src + c * cn + i * s;
+      double a = sum[i * ch + c];
+      for (uint32_t u = 0; u < s; ++u) a += p[u];
+      sum[i * ch + c] = a;
+    }
+  }
+}
+
 }  // namespace
 
 namespace internal {
@@ -991,12 +1018,7 @@ StatusOr<Image> decode_tiled_nif(const NifFile& file, const DecodeOptions& optio
   for (uint32_t q = 0; q < nx; ++q) span_x[q] = tile_span(file.width, nx, overlap, q);
   for (uint32_t r = 0; r < ny; ++r) span_y[r] = tile_span(file.height, ny, overlap, r);
 
-  Image img;
-  img.width = g.region_width;
-  img.height = g.region_height;
-  img.channels = file.channels;
-  img.bit_depth = options.bit_depth;
-  img.samples.resize(img.pixel_count() * img.channels);
+  Image img = output_image(g, file.channels, options.bit_depth);
   const uint32_t s = options.supersample;
   const float max_value = static_cast<float>(img.max_value());
   const uint32_t ch = file.channels;
@@ -1121,14 +1143,7 @@ StatusOr<Image> decode_tiled_nif(const NifFile& file, const DecodeOptions& optio
             // SPEC.md §11.2: the blended sample is clamped to [0, 1].
             for (double& a : acc) a = a > 0.0 ? (a < 1.0 ? a : 1.0) : 0.0;
             if (s == 1) continue;
-            for (size_t i = 0; i < pn; ++i) {
-              for (uint32_t c = 0; c < ch; ++c) {
-                const double* src = acc.data() + c * cn + i * s;
-                double a = sum[i * ch + c];
-                for (uint32_t u = 0; u < s; ++u) a += src[u];
-                sum[i * ch + c] = a;
-              }
-            }
+            add_subsamples(acc.data(), cn, pn, ch, s, sum.data());
           }
           if (s == 1) {
             for (size_t i = 0; i < pn; ++i) {
@@ -1155,12 +1170,7 @@ StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options) {
   NIFC_ASSIGN_OR_RETURN(const OutputGrid g, resolve_output_grid(file, options));
   NIFC_ASSIGN_OR_RETURN(const Network network, Network::create(file));
   const NetworkImpl& net = *network.impl_;
-  Image img;
-  img.width = g.region_width;
-  img.height = g.region_height;
-  img.channels = file.channels;
-  img.bit_depth = options.bit_depth;
-  img.samples.resize(img.pixel_count() * img.channels);
+  Image img = output_image(g, file.channels, options.bit_depth);
   const uint32_t s = options.supersample;
   const float max_value = static_cast<float>(img.max_value());
   const uint32_t ch = file.channels;
@@ -1216,14 +1226,7 @@ StatusOr<Image> decode_nif(const NifFile& file, const DecodeOptions& options) {
           if (s == 1) continue;
           // Sum in the order sub-row v, then sub-column u (the order of the
           // reference decoder, so the double sums are reproducible).
-          for (size_t i = 0; i < pn; ++i) {
-            for (uint32_t c = 0; c < ch; ++c) {
-              const float* src = vals.data() + c * cn + i * s;
-              double acc = sum[i * ch + c];
-              for (uint32_t u = 0; u < s; ++u) acc += src[u];
-              sum[i * ch + c] = acc;
-            }
-          }
+          add_subsamples(vals.data(), cn, pn, ch, s, sum.data());
         }
         if (s == 1) {
           // v * max_value is exact in double and v is in [0, 1], so adding

@@ -151,6 +151,24 @@ Status parse_norm(const Section& s, NifFile* f) {
   return Status();
 }
 
+// The preamble (SPEC.md §2: magic, version MAJOR.minor, its CRC) and the
+// HEAD section (§4) of `h`.
+std::vector<uint8_t> file_start(const NifFile& h, uint8_t minor) {
+  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
+  put_u8(&out, kNifVersionMajor);
+  put_u8(&out, minor);
+  put_u16(&out, 0);
+  put_u32(&out, crc32(out.data(), out.size()));
+  std::vector<uint8_t> head;
+  put_u32(&head, h.width);
+  put_u32(&head, h.height);
+  put_u8(&head, h.channels);
+  put_u8(&head, h.source_bit_depth);
+  put_u16(&head, 0);
+  append_section(&out, "HEAD", head);
+  return out;
+}
+
 }  // namespace
 
 Status validate_architecture(const Architecture& a, uint32_t channels, const NifLimits& limits) {
@@ -630,19 +648,7 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   const bool has_grid = h.arch.encoding == Encoding::kGrid;
 
   // SPEC.md §2: the lowest version that describes the file.
-  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
-  put_u8(&out, kNifVersionMajor);
-  put_u8(&out, has_grid ? 1 : 0);
-  put_u16(&out, 0);
-  put_u32(&out, crc32(out.data(), out.size()));
-
-  std::vector<uint8_t> head;
-  put_u32(&head, h.width);
-  put_u32(&head, h.height);
-  put_u8(&head, h.channels);
-  put_u8(&head, h.source_bit_depth);
-  put_u16(&head, 0);
-  append_section(&out, "HEAD", head);
+  std::vector<uint8_t> out = file_start(h, has_grid ? 1 : 0);
 
   std::vector<uint8_t> norm;
   for (uint32_t c = 0; c < h.channels; ++c) {
@@ -793,18 +799,7 @@ StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& h,
   unbounded.max_file_bytes = ~uint64_t{0};
 
   // SPEC.md §2: tiled files are version 1.2.
-  std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
-  put_u8(&out, kNifVersionMajor);
-  put_u8(&out, kTiledVersionMinor);
-  put_u16(&out, 0);
-  put_u32(&out, crc32(out.data(), out.size()));
-  std::vector<uint8_t> head;
-  put_u32(&head, h.width);
-  put_u32(&head, h.height);
-  put_u8(&head, h.channels);
-  put_u8(&head, h.source_bit_depth);
-  put_u16(&head, 0);
-  append_section(&out, "HEAD", head);
+  std::vector<uint8_t> out = file_start(h, kTiledVersionMinor);
   std::vector<uint8_t> layout_bytes;  // SPEC.md §11
   put_u32(&layout_bytes, h.tile_columns);
   put_u32(&layout_bytes, h.tile_rows);
