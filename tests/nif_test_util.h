@@ -92,7 +92,7 @@ inline std::vector<uint8_t> insert_section(const std::vector<uint8_t>& file, con
   std::vector<uint8_t> sec(8 + data.size() + 4);
   put_le32(sec.data(), static_cast<uint32_t>(data.size()));
   std::memcpy(sec.data() + 4, tag, 4);
-  std::memcpy(sec.data() + 8, data.data(), data.size());
+  if (!data.empty()) std::memcpy(sec.data() + 8, data.data(), data.size());  // data() may be null
   put_le32(sec.data() + 8 + data.size(), crc32(sec.data() + 4, 4 + data.size()));
   std::vector<uint8_t> out(file.begin(), file.end() - 12);  // IEND is the last 12 bytes
   out.insert(out.end(), sec.begin(), sec.end());
@@ -134,7 +134,8 @@ inline std::vector<uint8_t> join_sections(const std::vector<uint8_t>& original,
     std::vector<uint8_t> sec(8 + s.data.size() + 4);
     put_le32(sec.data(), static_cast<uint32_t>(s.data.size()));
     std::memcpy(sec.data() + 4, s.tag.data(), 4);
-    std::memcpy(sec.data() + 8, s.data.data(), s.data.size());
+    // An empty section's data() may be null, which memcpy must not get even for 0 bytes.
+    if (!s.data.empty()) std::memcpy(sec.data() + 8, s.data.data(), s.data.size());
     put_le32(sec.data() + 8 + s.data.size(), crc32(sec.data() + 4, 4 + s.data.size()));
     out.insert(out.end(), sec.begin(), sec.end());
   }
