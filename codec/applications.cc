@@ -633,27 +633,28 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   // The region: edges whose two pixels are both inside the mask (every edge
   // without a mask).  Inside it the rule chooses; elsewhere the field is A's.
   torch::Tensor region;          // E x 1, bool
+  torch::Tensor inside;          // pixels, bool (with a mask)
   std::vector<int64_t> outside;  // pixels outside the mask
   if (mask.empty()) {
     region = torch::ones({edges.p.size(0), 1}, torch::kBool);
   } else {
-    std::vector<uint8_t> inside(mask.size());
+    std::vector<uint8_t> in(mask.size());
     for (size_t i = 0; i < mask.size(); ++i) {
-      inside[i] = mask[i] != 0;
-      if (!inside[i]) outside.push_back(static_cast<int64_t>(i));
+      in[i] = mask[i] != 0;
+      if (!in[i]) outside.push_back(static_cast<int64_t>(i));
     }
-    const torch::Tensor m =
-        torch::from_blob(inside.data(), {static_cast<int64_t>(inside.size())}, torch::kUInt8)
-            .to(torch::kBool);
-    region = (m.index_select(0, edges.p) & m.index_select(0, edges.q)).unsqueeze(1);
+    inside = torch::from_blob(in.data(), {static_cast<int64_t>(in.size())}, torch::kUInt8)
+                 .to(torch::kBool);
+    region = (inside.index_select(0, edges.p) & inside.index_select(0, edges.q)).unsqueeze(1);
   }
   torch::Tensor take_b = region;
   if (rule == BlendRule::kMax) {
     take_b = region & (gb.pow(2).sum(1, true) > ga.pow(2).sum(1, true));
   }
   const torch::Tensor combined = torch::where(take_b, gb, ga);  // sample units
-  const GradientField field = gradient_field(edges, combined / norm.stddev, w, h, device);
-  const SpanSums spans = span_sums(combined / norm.stddev, edges.x_edges, w, h, device);
+  const torch::Tensor combined_std = combined / norm.stddev;
+  const GradientField field = gradient_field(edges, combined_std, w, h, device);
+  const SpanSums spans = span_sums(combined_std, edges.x_edges, w, h, device);
   const int64_t batch = points_per_step(o, a.pixel_count());
 
   // Outside the mask A's values hold (Perez et al.'s boundary condition, on
@@ -661,11 +662,12 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
   // fixes its low frequencies only weakly, so without them the region drifts
   // in colour.  A batch of outside pixels per step.
   const torch::Tensor ta = (ua - norm.mean) / norm.stddev;
+  const torch::Tensor coords = pixel_coords(w, h);
   torch::Tensor fixed_coords, fixed_target;
   if (!outside.empty() && ao.value_weight > 0) {
     const torch::Tensor oi =
         torch::from_blob(outside.data(), {static_cast<int64_t>(outside.size())}, torch::kLong);
-    fixed_coords = pixel_coords(w, h).index_select(0, oi).to(device);
+    fixed_coords = coords.index_select(0, oi).to(device);
     fixed_target = ta.index_select(0, oi).to(device);
   }
   // A warm start: for the first quarter of the steps, plain values of the
@@ -690,13 +692,8 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
       const torch::Tensor ri =
           torch::from_blob(ring.data(), {static_cast<int64_t>(ring.size())}, torch::kLong);
       const torch::Tensor offset = (ua.index_select(0, ri) - ub.index_select(0, ri)).mean(0);
-      std::vector<uint8_t> in(mask.size());
-      for (size_t i = 0; i < mask.size(); ++i) in[i] = mask[i] != 0;
-      const torch::Tensor m =
-          torch::from_blob(in.data(), {static_cast<int64_t>(in.size()), 1}, torch::kUInt8)
-              .to(torch::kBool);
-      const torch::Tensor composite = torch::where(m, ub + offset, ua);
-      warm_coords = pixel_coords(w, h).to(device);
+      const torch::Tensor composite = torch::where(inside.unsqueeze(1), ub + offset, ua);
+      warm_coords = coords.to(device);
       warm_target = ((composite - norm.mean) / norm.stddev).to(device);
       warm_steps = o.steps / 4;
     }

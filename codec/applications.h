@@ -143,7 +143,7 @@ StatusOr<ApplicationResult> poisson_reconstruct(const Image& image, PoissonSourc
 // result has A's bit depth; psnr_db is against A outside the mask (NaN
 // without one).  `options` as for poisson_reconstruct.  Errors:
 // kInvalidArgument ("A is 64x64, B is 32x32", channel counts differ, a mask
-// of another size, an empty mask, a negative value weight), and those of
+// of another size, an empty mask, a negative value or span weight), and those of
 // poisson_reconstruct.
 StatusOr<ApplicationResult> blend_images(const Image& a, const Image& b, BlendRule rule,
                                          const std::vector<uint8_t>& mask,

@@ -27,6 +27,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rd"))
+from rd_sweep import psnr_rgb  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -167,7 +170,8 @@ def exact_blend(A, B, M, rule):
 
 
 def psnr(a, b):
-    return 10 * np.log10(1 / max(np.mean((a - b) ** 2), 1e-12))
+    """PSNR of two images in [0, 1], as the RD tools measure it (8-bit scale)."""
+    return psnr_rgb(255 * a, 255 * b)
 
 
 def main():
