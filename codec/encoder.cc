@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "codec/decoder.h"
+#include "codec/rate_control.h"
 #include "codec/torch_net.h"
 
 namespace nifc {
@@ -30,6 +31,16 @@ double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::T
     se += d.pow(2).sum().item<double>();
   }
   return se / static_cast<double>(n * target.size(1));
+}
+
+// The tensors' values as host floats, in order.
+std::vector<std::vector<float>> float_copy(const std::vector<torch::Tensor>& tensors) {
+  std::vector<std::vector<float>> out;
+  for (const torch::Tensor& p : tensors) {
+    const torch::Tensor cpu = p.detach().to(torch::kCPU).contiguous().reshape({-1});
+    out.emplace_back(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+  }
+  return out;
 }
 
 // Host memory encode_impl needs at its peak, in bytes: what lives for the whole fit, plus
@@ -141,10 +152,42 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   const bool full_batch = o.batch_pixels <= 0 || o.batch_pixels >= n;
   const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
 
+  // The file's header (the weights come at the end).
+  NifFile header;
+  header.width = image.width;
+  header.height = image.height;
+  header.channels = static_cast<uint8_t>(ch);
+  header.source_bit_depth = static_cast<uint8_t>(image.bit_depth);
+  const torch::Tensor mean_cpu = mean.to(torch::kCPU).contiguous();
+  const torch::Tensor std_cpu = stddev.to(torch::kCPU).contiguous();
+  header.mean.assign(mean_cpu.data_ptr<float>(), mean_cpu.data_ptr<float>() + ch);
+  header.stddev.assign(std_cpu.data_ptr<float>(), std_cpu.data_ptr<float>() + ch);
+  header.arch = o.arch;
+  header.bits = static_cast<uint8_t>(o.bits);
+  // SPEC.md §6.5: grid latents are range coded with neighbour contexts: 14-25%
+  // fewer bytes than zstd on their byte planes for trained Kodak latents.
+  header.compression = grid ? kCompressionRange : kCompressionZstd;
+
+  // Rate steering (grid with a size target, see EncodeOptions::grid_target_bytes).
+  const bool steer = grid && o.grid_target_bytes > 0;
+  double lambda = o.grid_lambda;
+  uint64_t packed_bytes = 0;  // the latest measured size (steer only)
+  const int steer_every = 20;
+  auto measure_size = [&]() -> StatusOr<uint64_t> {
+    NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> b,
+                          pack_scaled(header, float_copy(net.params), 1.0, 3));
+    return static_cast<uint64_t>(b.size());
+  };
+
   std::vector<torch::Tensor> best;
   double best_mse = INFINITY;
+  bool best_over = false;  // steer: the kept weights packed above the target
   auto keep_if_best = [&](double mse) {
-    if (!(mse < best_mse)) return;
+    // Steered, weights that pack within the target beat any that do not.
+    const bool over = steer && packed_bytes > o.grid_target_bytes;
+    if (!std::isfinite(mse)) return;
+    if (!best.empty() && (over != best_over ? over : !(mse < best_mse))) return;
+    best_over = over;
     best_mse = mse;
     best.clear();
     for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
@@ -171,13 +214,13 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     torch::Tensor loss = torch::mse_loss(net.forward(c), t);
     net.latent_noise = 0.0;
     torch::Tensor objective = loss;
-    if (grid && o.grid_lambda > 0) {
+    if (grid && lambda > 0) {
       // Estimated latent bits per pixel (a Laplacian-ish code length proxy).
       torch::Tensor bits = torch::zeros({}, loss.options());
       for (size_t k = mlp_params; k < net.params.size(); ++k) {
         bits = bits + torch::log2(1.0 + net.params[k].abs() / kLatentStep).sum();
       }
-      objective = loss + o.grid_lambda * bits / static_cast<double>(n);
+      objective = loss + lambda * bits / static_cast<double>(n);
     }
     objective.backward();
     adam->step();
@@ -188,9 +231,22 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     // Evaluate more often early, when a too-large step is most likely to throw
     // the fit off (kodim02 at lr 2e-3 fell from 26.8 to 20.3 dB at step ~175).
     const int every = std::max(1, step < 1000 ? o.eval_every * 2 / 5 : o.eval_every);
-    if ((step + 1) % every == 0 || last || out_of_time) {
+    const bool eval = (step + 1) % every == 0 || last || out_of_time;
+    if (steer && ((step + 1) % steer_every == 0 || eval)) {
+      // Dual ascent on the rate: raise the penalty while the packed latents
+      // exceed the aim, lower it while they undershoot.  The aim is 2.5% under
+      // the target, so that the packing the fit trained for (step 1) fits as it
+      // is.  While the latents still grow from zero (the first quarter of the
+      // steps) the penalty only rises.
+      NIFC_ASSIGN_OR_RETURN(packed_bytes, measure_size());
+      double r = std::log(static_cast<double>(packed_bytes) / (0.975 * o.grid_target_bytes));
+      r = std::clamp(r, step < o.steps / 4 ? 0.0 : -1.0, 1.0);
+      lambda *= std::exp(0.3 * r);
+    }
+    if (eval) {
       const double mse = full_mse(net, coords, target, stddev_dev);
-      if (!best.empty() && !(mse < 2.0 * best_mse)) {
+      // Steered, the error rises with the penalty: only a non-finite one diverged.
+      if (!best.empty() && (steer ? !std::isfinite(mse) : !(mse < 2.0 * best_mse))) {
         // Diverged (3 dB worse than the best, or not finite): go back to the
         // best weights with fresh optimizer moments and half the learning rate.
         torch::NoGradGuard no_grad;
@@ -214,24 +270,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   const double fit_seconds = seconds_since(t0);
 
   // Quantize the best weights and pack them (SPEC.md §6.2).
-  NifFile header;
-  header.width = image.width;
-  header.height = image.height;
-  header.channels = static_cast<uint8_t>(ch);
-  header.source_bit_depth = static_cast<uint8_t>(image.bit_depth);
-  const torch::Tensor mean_cpu = mean.to(torch::kCPU).contiguous();
-  const torch::Tensor std_cpu = stddev.to(torch::kCPU).contiguous();
-  header.mean.assign(mean_cpu.data_ptr<float>(), mean_cpu.data_ptr<float>() + ch);
-  header.stddev.assign(std_cpu.data_ptr<float>(), std_cpu.data_ptr<float>() + ch);
-  header.arch = o.arch;
-  header.bits = static_cast<uint8_t>(o.bits);
   NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, pack_net(best, header, o.zstd_level));
-  (void)mlp_params;
-  std::vector<std::vector<float>> float_tensors;
-  for (const torch::Tensor& p : best) {
-    const torch::Tensor cpu = p.detach().to(torch::kCPU).contiguous().reshape({-1});
-    float_tensors.emplace_back(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
-  }
+  std::vector<std::vector<float>> float_tensors = float_copy(best);
 
   // The reported PSNR is that of the file as the plain decoder rebuilds it.
   NIFC_ASSIGN_OR_RETURN(const NifFile parsed, parse_nif(bytes.data(), bytes.size()));

@@ -48,7 +48,12 @@ struct EncodeOptions {
   // grid_lambda (normalized MSE per bit per pixel) on the estimated latent bits,
   // sum log2(1 + |latent| / step) / pixels.
   double grid_lambda = 0.04;
-  double grid_lr_ratio = 10.0;
+  double grid_lr_ratio = 50.0;
+  // Grid encodings with a size target: when > 0, grid_lambda is only the starting
+  // penalty; every few steps the encoder packs the latents (zstd level 3) and moves the
+  // penalty so that the packed file approaches this many bytes (a dual-ascent step on
+  // the rate constraint), and the weights it keeps are the best ones packed within it.
+  uint64_t grid_target_bytes = 0;
   // Host memory the encode may use.  encode_image estimates its peak (pixel targets and
   // coordinates, the training batch's activations, a full-image evaluation chunk) and
   // refuses a larger job with kLimit instead of being killed mid-fit.  The nifc CLI passes

@@ -42,6 +42,11 @@ StatusOr<Candidate> fit_size(const EncodeResult& r, uint64_t bytes, int zstd) {
                           " bytes is below what this network can reach");
   }
   Candidate best{at_hi, hi};
+  // The step the fit trained for (grid latents learn their rounding), when it
+  // lands within 5% under the target.
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_one,
+                        pack_scaled(r.header, r.float_tensors, 1.0, zstd));
+  if (at_one.size() <= bytes && at_one.size() * 100 >= bytes * 95) return Candidate{at_one, 1.0};
   NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_lo,
                         pack_scaled(r.header, r.float_tensors, lo, zstd));
   if (at_lo.size() <= bytes) return Candidate{at_lo, lo};
@@ -170,6 +175,7 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
       // on the size.  One fit.
       const double bpp = 8.0 * static_cast<double>(target.bytes) / image.pixel_count();
       o.grid_lambda = 0.015 / std::max(bpp, 0.02);
+      o.grid_target_bytes = target.bytes;
       NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
       NIFC_ASSIGN_OR_RETURN(Candidate c, fit_size(r, target.bytes, zstd));
       return finish(std::move(r), std::move(c), image, t0);

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "format/level_coder.h"
+
 namespace nifc {
 namespace {
 
@@ -27,11 +29,11 @@ constexpr size_t kGridBytesPerLevel = 8;
 constexpr uint32_t kMaxGridLevels = 16;
 constexpr uint32_t kMaxGridChannels = 16;
 constexpr uint32_t kMaxGridSide = 65536;
-constexpr uint8_t kCompressionZstd = 1;
 // SPEC.md §11
 constexpr size_t kTileBytes = 16;
 constexpr size_t kTnetFixedBytes = 16;
 constexpr uint8_t kTiledVersionMinor = 2;
+constexpr uint8_t kRangeVersionMinor = 3;  // WGTS compression 2 (SPEC.md §6.5)
 
 // ---- little-endian helpers ------------------------------------------------
 
@@ -288,9 +290,10 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   if (s.size < kWgtsFixedBytes) return corrupt("section WGTS too short");
   f->bits = s.data[0];
   if (f->bits < 2 || f->bits > 16) return corrupt("invalid bit width " + std::to_string(f->bits));
-  if (s.data[1] != kCompressionZstd) {
+  if (s.data[1] != kCompressionZstd && s.data[1] != kCompressionRange) {
     return unsupported("unknown weight compression " + std::to_string(s.data[1]));
   }
+  f->compression = s.data[1];
   if (load_u16(s.data + 2) != 0) return corrupt("reserved WGTS field set");
   const uint8_t* payload = s.data + kWgtsFixedBytes;
   const size_t payload_size = s.size - kWgtsFixedBytes;
@@ -303,6 +306,25 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   const uint64_t tensors = sizes.size();
   const uint64_t params = parameter_count(f->arch, f->channels);
   const uint64_t planes = f->bits > 8 ? 2 : 1;
+  const int32_t limit = static_cast<int32_t>(max_level(f->bits));
+  if (f->compression == kCompressionRange) {
+    // SPEC.md §6.5: the steps, then the range-coded levels to the end of the section.
+    if (payload_size < 4 * tensors) return corrupt("weight payload too short");
+    std::vector<std::vector<int32_t>> levels;
+    NIFC_RETURN_IF_ERROR(decode_levels(payload + 4 * tensors, payload_size - 4 * tensors,
+                                       level_shapes(f->arch, f->channels), limit, &levels));
+    f->steps.resize(tensors);
+    f->tensors.resize(tensors);
+    for (uint64_t t = 0; t < tensors; ++t) {
+      f->steps[t] = load_f32(payload + 4 * t);
+      if (!finite_positive(f->steps[t])) return corrupt("invalid quantization step");
+      f->tensors[t].resize(levels[t].size());
+      for (size_t i = 0; i < levels[t].size(); ++i) {
+        f->tensors[t][i] = static_cast<float>(levels[t][i]) * f->steps[t];
+      }
+    }
+    return Status();
+  }
   const uint64_t expected = 4 * tensors + planes * params;
   const unsigned long long frame_size = ZSTD_getFrameContentSize(payload, payload_size);
   if (frame_size == ZSTD_CONTENTSIZE_ERROR) return corrupt("weight payload is not a zstd frame");
@@ -324,7 +346,6 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   }
   const uint8_t* plane0 = raw.data() + 4 * tensors;
   const uint8_t* plane1 = plane0 + params;
-  const int32_t limit = static_cast<int32_t>(max_level(f->bits));
   f->tensors.resize(tensors);
   uint64_t index = 0;
   for (uint64_t t = 0; t < tensors; ++t) {
@@ -647,8 +668,13 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
   if (q.size() != sizes.size()) return invalid_argument("wrong number of tensors");
   const bool has_grid = h.arch.encoding == Encoding::kGrid;
 
+  if (h.compression != kCompressionZstd && h.compression != kCompressionRange) {
+    return invalid_argument("unknown weight compression");
+  }
   // SPEC.md §2: the lowest version that describes the file.
-  std::vector<uint8_t> out = file_start(h, has_grid ? 1 : 0);
+  std::vector<uint8_t> out = file_start(h, h.compression == kCompressionRange ? kRangeVersionMinor
+                                           : has_grid                         ? 1
+                                                                              : 0);
 
   std::vector<uint8_t> norm;
   for (uint32_t c = 0; c < h.channels; ++c) {
@@ -685,7 +711,7 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
     append_section(&out, "GRID", grid);
   }
 
-  // SPEC.md §6.2: steps, then the low byte plane, then (bits > 8) the high one.
+  // SPEC.md §6.2: the steps first.
   const int32_t top = static_cast<int32_t>(max_level(h.bits));
   const uint64_t params = parameter_count(a, h.channels);
   std::vector<uint8_t> raw;
@@ -694,25 +720,42 @@ StatusOr<std::vector<uint8_t>> serialize_nif(const NifFile& h,
     if (!finite_positive(t.step)) return invalid_argument("quantization step must be positive");
     put_f32(&raw, t.step);
   }
-  std::vector<uint16_t> zigzag;
-  zigzag.reserve(params);
   for (size_t t = 0; t < q.size(); ++t) {
-    const uint64_t count = sizes[t];
-    if (q[t].levels.size() != count) return invalid_argument("tensor has the wrong size");
+    if (q[t].levels.size() != sizes[t]) return invalid_argument("tensor has the wrong size");
     for (int32_t level : q[t].levels) {
       if (level > top || level < -top) return invalid_argument("level out of range");
-      zigzag.push_back(static_cast<uint16_t>((static_cast<uint32_t>(level) << 1) ^
-                                             static_cast<uint32_t>(level >> 31)));
     }
-  }
-  for (uint16_t u : zigzag) raw.push_back(static_cast<uint8_t>(u));
-  if (h.bits > 8) {
-    for (uint16_t u : zigzag) raw.push_back(static_cast<uint8_t>(u >> 8));
   }
   std::vector<uint8_t> wgts;
   put_u8(&wgts, h.bits);
-  put_u8(&wgts, kCompressionZstd);
+  put_u8(&wgts, h.compression);
   put_u16(&wgts, 0);
+  if (h.compression == kCompressionRange) {
+    // SPEC.md §6.5: the steps, then the range-coded levels.
+    wgts.insert(wgts.end(), raw.begin(), raw.end());
+    std::vector<const int32_t*> levels;
+    for (const QuantizedTensor& t : q) levels.push_back(t.levels.data());
+    const std::vector<uint8_t> coded = encode_levels(level_shapes(a, h.channels), levels);
+    wgts.insert(wgts.end(), coded.begin(), coded.end());
+    append_section(&out, "WGTS", wgts);
+    append_section(&out, "IEND", {});
+    return out;
+  }
+  // SPEC.md §6.2: the low byte plane, then (bits > 8) the high one.
+  for (const QuantizedTensor& t : q) {
+    for (int32_t level : t.levels) {
+      raw.push_back(static_cast<uint8_t>((static_cast<uint32_t>(level) << 1) ^
+                                         static_cast<uint32_t>(level >> 31)));
+    }
+  }
+  if (h.bits > 8) {
+    for (const QuantizedTensor& t : q) {
+      for (int32_t level : t.levels) {
+        const uint32_t u = (static_cast<uint32_t>(level) << 1) ^ static_cast<uint32_t>(level >> 31);
+        raw.push_back(static_cast<uint8_t>(u >> 8));
+      }
+    }
+  }
   const size_t bound = ZSTD_compressBound(raw.size());
   const size_t offset = wgts.size();
   wgts.resize(offset + bound);
@@ -798,8 +841,13 @@ StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& h,
   unbounded.max_parameters = ~uint64_t{0};
   unbounded.max_file_bytes = ~uint64_t{0};
 
-  // SPEC.md §2: tiled files are version 1.2.
-  std::vector<uint8_t> out = file_start(h, kTiledVersionMinor);
+  // SPEC.md §2: tiled files are version 1.2, or 1.3 when a tile's weights are range coded.
+  bool range_coded = false;
+  for (const std::vector<uint8_t>& bytes : tiles) {
+    const StatusOr<NifFile> tf = parse_nif_header(bytes.data(), bytes.size(), unbounded);
+    range_coded = range_coded || (tf.ok() && tf->compression == kCompressionRange);
+  }
+  std::vector<uint8_t> out = file_start(h, range_coded ? kRangeVersionMinor : kTiledVersionMinor);
   std::vector<uint8_t> layout_bytes;  // SPEC.md §11
   put_u32(&layout_bytes, h.tile_columns);
   put_u32(&layout_bytes, h.tile_rows);

@@ -20,7 +20,12 @@ namespace nifc {
 // 1.x file; it writes 1.0 for files without a latent grid, 1.1 for grid files, and
 // 1.2 for tiled files (SPEC.md §11).
 constexpr uint8_t kNifVersionMajor = 1;
-constexpr uint8_t kNifVersionMinor = 2;
+constexpr uint8_t kNifVersionMinor = 3;
+
+// WGTS compression (SPEC.md §6.2): a zstd frame of byte planes, or (version 1.3) the
+// context-adaptive range coder of §6.5.
+constexpr uint8_t kCompressionZstd = 1;
+constexpr uint8_t kCompressionRange = 2;
 
 // SPEC.md §5.3
 enum class Encoding : uint8_t {
@@ -110,6 +115,7 @@ struct NifFile {
   std::vector<float> steps;                 // one quantization step per tensor
   std::vector<std::vector<float>> tensors;  // dequantized: W0, b0, W1, b1, ..., grid levels
   uint64_t payload_bytes = 0;               // size of the compressed weight payload
+  uint8_t compression = kCompressionZstd;   // of WGTS; serialize_nif writes this one
   // SPEC.md §11 (version 1.2): a tiled file.  tile_columns == 0: not tiled.  Otherwise
   // `tiles` holds tile_columns x tile_rows networks in raster order, each a NifFile whose
   // width and height are its tile's size (tile_span) and which has no tiles itself; the

@@ -204,7 +204,7 @@ TEST_CASE("format evolution: a newer minor's extras are skipped, unknown require
   StatusOr<NifFile> f = parse_nif(optional.data(), optional.size());
   REQUIRE_MESSAGE(f.ok(), f.status().message());
   CHECK(f->version_major == 1);
-  CHECK(f->version_minor == 3);
+  CHECK(f->version_minor == 4);
   CHECK(f->tensors == g->tensors);
   StatusOr<Image> a = decode_nif(f.value(), DecodeOptions());
   StatusOr<Image> b = decode_nif(g.value(), DecodeOptions());

@@ -268,7 +268,11 @@ TEST_CASE("golden vectors decode to their expected images") {
     const char* name;
     DecodeOptions options;  // as tools/make_golden.sh decoded them
   };
-  DecodeOptions stored, scaled, wide, region, grid, tiled;
+  DecodeOptions stored, scaled, wide, region, grid, tiled, grid_rc;
+  grid_rc.region_x = 20;  // --region 20,10,120,90: a range-coded grid file (SPEC.md §6.5)
+  grid_rc.region_y = 10;
+  grid_rc.region_width = 120;
+  grid_rc.region_height = 90;
   grid.width = 150;   // --width 150 of 192x128: a grid file at another size
   tiled.width = 288;  // --scale 1.5 --region 30,20,200,150 of a 3x2-tiled 192x128 file
   tiled.height = 192;
@@ -287,7 +291,7 @@ TEST_CASE("golden vectors decode to their expected images") {
   const Golden goldens[] = {{"golden-siren-pe", stored},     {"golden-gray16", stored},
                             {"golden-rgba-relu-pe", scaled}, {"golden-fourier", wide},
                             {"golden-siren", region},        {"golden-grid", grid},
-                            {"golden-tiled", tiled}};
+                            {"golden-tiled", tiled},         {"golden-grid-rc", grid_rc}};
   const std::string dir = NIFC_SAMPLES_DIR;
   for (const Golden& g : goldens) {
     CAPTURE(g.name);

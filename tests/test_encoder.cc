@@ -144,7 +144,8 @@ TEST_CASE("grid: encode -> decode of the committed sample reaches the PSNR floor
   CHECK(r->psnr_db >= 24.0);
   StatusOr<NifFile> f = parse_nif(r->file.data(), r->file.size());
   REQUIRE(f.ok());
-  CHECK(f->version_minor == 1);
+  CHECK(f->version_minor == 3);  // range-coded latents (SPEC.md §6.5)
+  CHECK(f->compression == kCompressionRange);
   StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
   REQUIRE(d.ok());
   CHECK(psnr_db(img, d.value()) == doctest::Approx(r->psnr_db).epsilon(1e-9));

@@ -1,9 +1,12 @@
 // The .nif container: round trips, damaged files, limits, format evolution.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 
+#include "format/level_coder.h"
 #include "format/nif_format.h"
 #include "tests/nif_test_util.h"
 
@@ -110,6 +113,124 @@ TEST_CASE("grid files: every truncation and every single-bit flip is refused") {
       if (ok) FAIL_CHECK("flip of bit " << bit << " of byte " << i << " accepted");
     }
   }
+}
+
+// SPEC.md §6.5: the range coder returns every level, for every shape, magnitude and
+// distribution, and its stream must end exactly where the decoder stops.
+TEST_CASE("the range coder round trips levels and checks its stream's length") {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    CAPTURE(trial);
+    const int32_t limit = trial % 4 == 0 ? 32767 : trial % 4 == 1 ? 127 : trial % 4 == 2 ? 3 : 1;
+    std::vector<LevelShape> shapes;
+    std::vector<std::vector<int32_t>> levels;
+    const int tensors = 1 + trial % 5;
+    for (int t = 0; t < tensors; ++t) {
+      LevelShape sh;
+      sh.planes = 1 + rng() % 3;
+      sh.rows = 1 + rng() % 9;
+      sh.cols = 1 + rng() % 17;
+      sh.context_set = static_cast<uint32_t>(rng() % 17);
+      // Sparse, dense, or all at the limit.
+      const int kind = static_cast<int>(rng() % 3);
+      std::uniform_int_distribution<int32_t> dist(-limit, limit);
+      std::vector<int32_t> v(sh.planes * sh.rows * sh.cols);
+      for (int32_t& x : v) {
+        x = kind == 0   ? (rng() % 8 == 0 ? dist(rng) : 0)
+            : kind == 1 ? dist(rng)
+                        : (rng() % 2 ? limit : -limit);
+      }
+      shapes.push_back(sh);
+      levels.push_back(std::move(v));
+    }
+    std::vector<const int32_t*> pointers;
+    for (const std::vector<int32_t>& v : levels) pointers.push_back(v.data());
+    const std::vector<uint8_t> coded = encode_levels(shapes, pointers);
+    std::vector<std::vector<int32_t>> back;
+    REQUIRE(decode_levels(coded.data(), coded.size(), shapes, limit, &back).ok());
+    CHECK(back == levels);
+    // One byte short, one byte more, a non-zero first byte: corrupt.
+    CHECK(decode_levels(coded.data(), coded.size() - 1, shapes, limit, &back).code() ==
+          StatusCode::kCorrupt);
+    std::vector<uint8_t> longer = coded;
+    longer.push_back(0);
+    CHECK(decode_levels(longer.data(), longer.size(), shapes, limit, &back).code() ==
+          StatusCode::kCorrupt);
+    std::vector<uint8_t> first = coded;
+    first[0] = 1;
+    CHECK(decode_levels(first.data(), first.size(), shapes, limit, &back).code() ==
+          StatusCode::kCorrupt);
+    // A smaller limit than the levels reach is corrupt.
+    if (limit > 1) {
+      CHECK(decode_levels(coded.data(), coded.size(), shapes, limit / 2, &back).code() ==
+            StatusCode::kCorrupt);
+    }
+  }
+}
+
+// A sparse field of small levels whose magnitudes cluster, like trained latents,
+// costs well under zstd's order-0 bound: the neighbour contexts see the clusters.
+TEST_CASE("the range coder codes clustered sparse levels compactly") {
+  LevelShape sh;
+  sh.rows = 128;
+  sh.cols = 128;
+  sh.context_set = 1;
+  std::mt19937 rng(3);
+  std::vector<int32_t> v(sh.rows * sh.cols, 0);
+  for (uint64_t r = 0; r < sh.rows; ++r) {
+    for (uint64_t c = 0; c < sh.cols; ++c) {
+      const bool busy = (r / 32) % 2 == 0 && (c / 32) % 2 == 0;  // a quarter of the blocks
+      if (busy && rng() % 2 == 0) v[r * sh.cols + c] = static_cast<int32_t>(rng() % 5) - 2;
+    }
+  }
+  double h0 = 0;  // order-0 entropy in bytes
+  for (int32_t x = -2; x <= 2; ++x) {
+    const double n = static_cast<double>(std::count(v.begin(), v.end(), x));
+    if (n > 0) h0 -= n * std::log2(n / static_cast<double>(v.size())) / 8;
+  }
+  const std::vector<uint8_t> coded = encode_levels({sh}, {v.data()});
+  CAPTURE(coded.size());
+  CAPTURE(h0);
+  CHECK(static_cast<double>(coded.size()) < 0.85 * h0);
+}
+
+// Grid files are range coded by default in the encoder; any file may use it.
+TEST_CASE("range-coded files are version 1.3 and round trip; other compressions are refused") {
+  for (const Architecture& arch : {grid_arch(), siren_pe()}) {
+    for (uint8_t bits : {4, 8, 16}) {
+      NifFile h = make_header(arch, 3, bits);
+      h.compression = kCompressionRange;
+      const std::vector<QuantizedTensor> q = random_tensors(h, 9);
+      StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, q, 3);
+      REQUIRE(bytes.ok());
+      CHECK((*bytes)[9] == 3);
+      StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+      REQUIRE_MESSAGE(f.ok(), f.status().message());
+      CHECK(f->compression == kCompressionRange);
+      REQUIRE(f->tensors.size() == q.size());
+      for (size_t t = 0; t < q.size(); ++t) {
+        for (size_t i = 0; i < q[t].levels.size(); ++i) {
+          REQUIRE(f->tensors[t][i] == static_cast<float>(q[t].levels[i]) * q[t].step);
+        }
+      }
+    }
+  }
+  NifFile h = make_header(grid_arch(), 1, 8);
+  h.compression = kCompressionRange;
+  StatusOr<std::vector<uint8_t>> bytes = serialize_nif(h, random_tensors(h, 2), 3);
+  REQUIRE(bytes.ok());
+  // Every truncation and single-bit flip is refused (the CRC, then the coder's checks).
+  for (size_t n = 0; n < bytes->size(); ++n) CHECK_FALSE(parse_nif(bytes->data(), n).ok());
+  for (size_t i = 0; i < bytes->size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> d = *bytes;
+      d[i] ^= static_cast<uint8_t>(1u << bit);
+      if (parse_nif(d.data(), d.size()).ok()) FAIL_CHECK("flip " << i << ":" << bit);
+    }
+  }
+  // The writer knows compressions 1 and 2 only.
+  h.compression = 3;
+  CHECK(serialize_nif(h, random_tensors(h, 2), 3).status().code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("invalid grid geometry is refused") {

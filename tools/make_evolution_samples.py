@@ -2,14 +2,14 @@
 """Writes the format-evolution conformance vectors (SPEC.md §10) from
 samples/golden-siren.nif, using nothing but the standard library:
 
-  samples/evolution-optional-section.nif   version 1.3: HEAD carries 4 bytes more than
-      1.2 defines, and an optional section `xtra` sits between NETW and WGTS.  A 1.2
+  samples/evolution-optional-section.nif   version 1.4: HEAD carries 4 bytes more than
+      1.3 defines, and an optional section `xtra` sits between NETW and WGTS.  A 1.3
       decoder must decode it exactly like golden-siren.nif.
-  samples/evolution-required-section.nif   version 1.3 with a required section `FUTR`
-      a 1.2 decoder does not know: it must refuse the file ("unknown required section").
+  samples/evolution-required-section.nif   version 1.4 with a required section `FUTR`
+      a 1.3 decoder does not know: it must refuse the file ("unknown required section").
 
-(They were 1.2 files until format 1.2 defined tiled files: a 1.2 decoder must read a 1.2
-HEAD at its exact size, so the vectors moved to the next minor.)
+(A decoder must read a HEAD of its own minor at its exact size, so the vectors move to
+the next minor with every new one: 1.2 files until format 1.2, 1.3 until format 1.3.)
 
   tools/make_evolution_samples.py [--check] [SAMPLES_DIR]
 
@@ -59,16 +59,16 @@ def insert_before(sections, before: bytes, tag: bytes, data: bytes):
 def make(golden: bytes):
     major, minor, sections = split(golden)
     assert (major, minor) == (1, 0), "golden-siren.nif should be a 1.0 file"
-    # 1.3 with what a 1.2 decoder must ignore: a longer HEAD (§3 rule 5) and an unknown
+    # 1.4 with what a 1.3 decoder must ignore: a longer HEAD (§3 rule 5) and an unknown
     # optional section (§3 rule 3).
     optional = [(t, d + b"\x01\x02\x03\x04" if t == b"HEAD" else d) for t, d in sections]
     optional = insert_before(optional, b"WGTS", b"xtra",
-                             b"nifc 1.3 sample: an optional section 1.2 decoders skip")
-    # 1.3 with an unknown required section: a 1.2 decoder must refuse it.
+                             b"nifc 1.4 sample: an optional section 1.3 decoders skip")
+    # 1.4 with an unknown required section: a 1.3 decoder must refuse it.
     required = insert_before(sections, b"IEND", b"FUTR", struct.pack("<II", 2, 2))
     return {
-        "evolution-optional-section.nif": join(1, 3, optional),
-        "evolution-required-section.nif": join(1, 3, required),
+        "evolution-optional-section.nif": join(1, 4, optional),
+        "evolution-required-section.nif": join(1, 4, required),
     }
 
 
