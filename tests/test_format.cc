@@ -556,6 +556,38 @@ TEST_CASE("tiled files round trip as version 1.2 with every tile's network") {
   CHECK(bytes.size() < separate);
 }
 
+// SPEC.md §2: a tiled file is 1.3 when any tile's weights are range coded, else 1.2.
+TEST_CASE("tiled files with range-coded tiles are version 1.3") {
+  for (int coded = 0; coded <= 2; ++coded) {  // how many of the two tiles are range coded
+    NifFile h;
+    h.width = 40;
+    h.height = 20;
+    h.channels = 3;
+    h.source_bit_depth = 8;
+    h.tile_columns = 2;
+    h.tile_rows = 1;
+    h.tile_overlap = 2;
+    std::vector<std::vector<uint8_t>> files;
+    for (uint32_t t = 0; t < 2; ++t) {
+      const TileSpan sx = tile_span(h.width, 2, 2, t);
+      NifFile th = make_header(t == 0 ? siren_pe() : grid_arch(), 3, 8, sx.size(), h.height);
+      if (static_cast<int>(t) < coded) th.compression = kCompressionRange;
+      StatusOr<std::vector<uint8_t>> f = serialize_nif(th, random_tensors(th, t + 1), 3);
+      REQUIRE(f.ok());
+      files.push_back(f.value());
+    }
+    StatusOr<std::vector<uint8_t>> bytes = assemble_tiled_nif(h, files);
+    REQUIRE(bytes.ok());
+    CHECK((*bytes)[9] == (coded > 0 ? 3 : 2));
+    StatusOr<NifFile> f = parse_nif(bytes->data(), bytes->size());
+    REQUIRE_MESSAGE(f.ok(), f.status().message());
+    REQUIRE(f->tiles.size() == 2);
+    for (int t = 0; t < 2; ++t) {
+      CHECK(f->tiles[t].compression == (t < coded ? kCompressionRange : kCompressionZstd));
+    }
+  }
+}
+
 TEST_CASE("assemble_tiled_nif refuses tiles that do not fit the layout") {
   std::vector<std::vector<uint8_t>> tile_files;
   mixed_tiled_file(&tile_files);
