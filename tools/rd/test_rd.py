@@ -4,6 +4,8 @@
 Ends with a line "rd: N passed, M failed"; exit status 1 if anything failed."""
 
 import argparse
+import contextlib
+import io
 import csv
 import math
 import os
@@ -17,6 +19,7 @@ from PIL import Image
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import at_bpp  # noqa: E402
 import bd  # noqa: E402
 import rd_sweep  # noqa: E402
 
@@ -152,9 +155,38 @@ def test_resume():
         shutil.rmtree(d)
 
 
+def test_at_bpp():
+    d = tempfile.mkdtemp()
+    try:
+        fields = ["image", "point", "bytes", "bpp", "psnr_rgb", "enc_s", "dec_s"]
+        with open(os.path.join(d, "a.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fields)
+            w.writeheader()
+            for k, (b, p) in enumerate(zip(BPP, PSNR)):
+                w.writerow({"image": "i1", "point": k, "bytes": 1, "bpp": b, "psnr_rgb": p,
+                            "enc_s": 1, "dec_s": 1})
+        with open(os.path.join(d, "b.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fields)
+            w.writeheader()
+            # on a node of A's curve: A has 26.0 dB at 0.3 bpp
+            w.writerow({"image": "i1", "point": "x", "bytes": 1, "bpp": 0.3, "psnr_rgb": 26.5,
+                        "enc_s": 10, "dec_s": 1})
+            w.writerow({"image": "i2", "point": "x", "bytes": 1, "bpp": 0.3, "psnr_rgb": 1.0,
+                        "enc_s": 10, "dec_s": 1})  # no anchor curve: skipped
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = at_bpp.main([os.path.join(d, "a.csv"), os.path.join(d, "b.csv"), "x"])
+        assert rc == 0, rc
+        assert "i1,0.300000,26.5000,26.0000,+0.5000,10.0" in out.getvalue(), out.getvalue()
+        assert "images 1:" in out.getvalue() and "mean delta +0.500 dB" in out.getvalue()
+        assert "i2" in err.getvalue()
+    finally:
+        shutil.rmtree(d)
+
+
 def main():
     tests = [test_bd_self, test_bd_rate_minus_10, test_psnr_synthetic, test_psnr_at_bpp,
-             test_resume]
+             test_resume, test_at_bpp]
     passed = failed = 0
     for t in tests:
         try:
