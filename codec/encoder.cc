@@ -235,9 +235,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     if (steer && ((step + 1) % steer_every == 0 || eval)) {
       // Dual ascent on the rate: raise the penalty while the packed latents
       // exceed the aim, lower it while they undershoot.  The aim is 2.5% under
-      // the target, so that the packing the fit trained for (step 1) fits as it
-      // is.  While the latents still grow from zero (the first quarter of the
-      // steps) the penalty only rises.
+      // the target, so that the step search after the fit lands on a step at or
+      // below the one the latents trained with (1).  While the latents still grow
+      // from zero (the first quarter of the steps) the penalty only rises.
       NIFC_ASSIGN_OR_RETURN(packed_bytes, measure_size());
       double r = std::log(static_cast<double>(packed_bytes) / (0.975 * o.grid_target_bytes));
       r = std::clamp(r, step < o.steps / 4 ? 0.0 : -1.0, 1.0);

@@ -42,11 +42,6 @@ StatusOr<Candidate> fit_size(const EncodeResult& r, uint64_t bytes, int zstd) {
                           " bytes is below what this network can reach");
   }
   Candidate best{at_hi, hi};
-  // The step the fit trained for (grid latents learn their rounding), when it
-  // lands within 5% under the target.
-  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_one,
-                        pack_scaled(r.header, r.float_tensors, 1.0, zstd));
-  if (at_one.size() <= bytes && at_one.size() * 100 >= bytes * 95) return Candidate{at_one, 1.0};
   NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_lo,
                         pack_scaled(r.header, r.float_tensors, lo, zstd));
   if (at_lo.size() <= bytes) return Candidate{at_lo, lo};
