@@ -16,6 +16,7 @@ constexpr uint32_t kTop = 1u << 24;
 constexpr int kSets = 17;          // 0: network tensors; 1 + k: grid level k
 constexpr int kActivity = 11;      // activity classes
 constexpr int kExponentBins = 15;  // e = floor(log2 |q|) <= 14 for |q| <= 32767
+constexpr int kSignContexts = 9;   // the signs of the left and upper neighbours
 
 // P(bit = 0) in 1/65536: the mean of two estimates that move by 1/16 and 1/128
 // of the distance to the coded bit.
@@ -35,7 +36,7 @@ struct Prob {
 
 struct Contexts {
   Prob zero[kSets][kActivity];
-  Prob sign[kSets];
+  Prob sign[kSets][kSignContexts];
   Prob exponent[kSets][kActivity][kExponentBins];
   Prob mantissa[kSets][kExponentBins];
 };
@@ -49,24 +50,34 @@ int activity_class(uint32_t a) {
   return 10;
 }
 
-// Walks the levels of one plane in raster order, calling visit(class, &level) with each
-// level's activity class, computed from the levels already visited.
+// SPEC.md §6.5: 0 for 0, 1 for positive, 2 for negative.
+int sign_of(int32_t q) { return q == 0 ? 0 : q > 0 ? 1 : 2; }
+
+// A level's contexts from its already-coded neighbours.
+struct Neighbourhood {
+  int activity;  // activity class, 0..kActivity-1
+  int sign;      // 3 * sign_of(left) + sign_of(up), 0..8
+};
+
+// Walks the levels of one plane in raster order, calling visit(neighbourhood, &level)
+// with each level's contexts, computed from the levels already visited.
 template <typename Visit>
 Status walk_plane(uint64_t rows, uint64_t cols, int32_t* plane, Visit visit) {
   for (uint64_t r = 0; r < rows; ++r) {
     int32_t* row = plane + r * cols;
     const int32_t* up = r > 0 ? row - cols : nullptr;
     for (uint64_t s = 0; s < cols; ++s) {
-      uint32_t a = 0;
-      if (s > 0) a += static_cast<uint32_t>(std::abs(row[s - 1]));
+      const int32_t left = s > 0 ? row[s - 1] : 0;
+      const int32_t above = up != nullptr ? up[s] : 0;
+      uint32_t a = static_cast<uint32_t>(std::abs(left)) + static_cast<uint32_t>(std::abs(above));
       if (up != nullptr) {
-        a += static_cast<uint32_t>(std::abs(up[s]));
         uint32_t diag = 0;
         if (s > 0) diag += static_cast<uint32_t>(std::abs(up[s - 1]));
         if (s + 1 < cols) diag += static_cast<uint32_t>(std::abs(up[s + 1]));
         a += diag >> 1;
       }
-      NIFC_RETURN_IF_ERROR(visit(activity_class(a), &row[s]));
+      const Neighbourhood n{activity_class(a), 3 * sign_of(left) + sign_of(above)};
+      NIFC_RETURN_IF_ERROR(visit(n, &row[s]));
     }
   }
   return Status();
@@ -167,10 +178,11 @@ class RangeDecoder {
   uint32_t range_ = 0xFFFFFFFFu;
 };
 
-void encode_level(RangeEncoder* rc, Contexts* cx, int set, int act, int32_t q) {
+void encode_level(RangeEncoder* rc, Contexts* cx, int set, const Neighbourhood& n, int32_t q) {
+  const int act = n.activity;
   rc->encode(&cx->zero[set][act], q != 0);
   if (q == 0) return;
-  rc->encode(&cx->sign[set], q < 0);
+  rc->encode(&cx->sign[set][n.sign], q < 0);
   const uint32_t m = static_cast<uint32_t>(std::abs(q));
   int e = 0;
   while ((m >> (e + 1)) != 0) ++e;
@@ -213,8 +225,8 @@ std::vector<uint8_t> encode_levels(const std::vector<LevelShape>& shapes,
     for (uint64_t p = 0; p < sh.planes; ++p) {
       // walk_plane wants a mutable plane; the encoder only reads it.
       int32_t* plane = const_cast<int32_t*>(levels[t]) + p * sh.rows * sh.cols;
-      (void)walk_plane(sh.rows, sh.cols, plane, [&](int act, int32_t* q) {
-        encode_level(&rc, cx.get(), set, act, *q);
+      (void)walk_plane(sh.rows, sh.cols, plane, [&](const Neighbourhood& n, int32_t* q) {
+        encode_level(&rc, cx.get(), set, n, *q);
         return Status();
       });
     }
@@ -235,9 +247,10 @@ Status decode_levels(const uint8_t* data, size_t size, const std::vector<LevelSh
     v.assign(sh.planes * sh.rows * sh.cols, 0);
     for (uint64_t p = 0; p < sh.planes; ++p) {
       NIFC_RETURN_IF_ERROR(
-          walk_plane(sh.rows, sh.cols, v.data() + p * sh.rows * sh.cols, [&](int act, int32_t* q) {
+          walk_plane(sh.rows, sh.cols, v.data() + p * sh.rows * sh.cols, [&](const Neighbourhood& n, int32_t* q) {
+            const int act = n.activity;
             if (!rc.decode(&cx->zero[set][act])) return Status();
-            const bool negative = rc.decode(&cx->sign[set]);
+            const bool negative = rc.decode(&cx->sign[set][n.sign]);
             int e = 0;
             while (e < kExponentBins - 1 && rc.decode(&cx->exponent[set][act][e])) ++e;
             uint32_t m = 1;

@@ -105,9 +105,15 @@ def decode_levels(stream: bytes, layout, limit):
         for p in range(planes):
             base = p * rows * cols
 
+            def level(r, c):
+                return levels[base + r * cols + c] if r >= 0 and 0 <= c < cols else 0
+
             def mag(r, c):
-                ok = r >= 0 and 0 <= c < cols
-                return abs(levels[base + r * cols + c]) if ok else 0
+                return abs(level(r, c))
+
+            def sign(r, c):
+                q = level(r, c)
+                return 0 if q == 0 else 1 if q > 0 else 2
 
             for r in range(rows):
                 for c in range(cols):
@@ -115,7 +121,8 @@ def decode_levels(stream: bytes, layout, limit):
                     A = activity_class(a)
                     if not ctx(cset, "Z", A).decode(rd):
                         continue
-                    negative = ctx(cset, "S").decode(rd)
+                    G = 3 * sign(r, c - 1) + sign(r - 1, c)
+                    negative = ctx(cset, "S", G).decode(rd)
                     e = 0
                     while e < 14 and ctx(cset, "E", A, e).decode(rd):
                         e += 1
