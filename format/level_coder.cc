@@ -247,22 +247,24 @@ Status decode_levels(const uint8_t* data, size_t size, const std::vector<LevelSh
     v.assign(sh.planes * sh.rows * sh.cols, 0);
     for (uint64_t p = 0; p < sh.planes; ++p) {
       NIFC_RETURN_IF_ERROR(
-          walk_plane(sh.rows, sh.cols, v.data() + p * sh.rows * sh.cols, [&](const Neighbourhood& n, int32_t* q) {
-            const int act = n.activity;
-            if (!rc.decode(&cx->zero[set][act])) return Status();
-            const bool negative = rc.decode(&cx->sign[set][n.sign]);
-            int e = 0;
-            while (e < kExponentBins - 1 && rc.decode(&cx->exponent[set][act][e])) ++e;
-            uint32_t m = 1;
-            if (e > 0) {
-              m = (m << 1) | static_cast<uint32_t>(rc.decode(&cx->mantissa[set][e]));
-              for (int b = e - 2; b >= 0; --b)
-                m = (m << 1) | static_cast<uint32_t>(rc.decode_bypass());
-            }
-            if (m > static_cast<uint32_t>(limit)) return corrupt("quantized weight out of range");
-            *q = negative ? -static_cast<int32_t>(m) : static_cast<int32_t>(m);
-            return Status();
-          }));
+          walk_plane(sh.rows, sh.cols, v.data() + p * sh.rows * sh.cols,
+                     [&](const Neighbourhood& n, int32_t* q) {
+                       const int act = n.activity;
+                       if (!rc.decode(&cx->zero[set][act])) return Status();
+                       const bool negative = rc.decode(&cx->sign[set][n.sign]);
+                       int e = 0;
+                       while (e < kExponentBins - 1 && rc.decode(&cx->exponent[set][act][e])) ++e;
+                       uint32_t m = 1;
+                       if (e > 0) {
+                         m = (m << 1) | static_cast<uint32_t>(rc.decode(&cx->mantissa[set][e]));
+                         for (int b = e - 2; b >= 0; --b)
+                           m = (m << 1) | static_cast<uint32_t>(rc.decode_bypass());
+                       }
+                       if (m > static_cast<uint32_t>(limit))
+                         return corrupt("quantized weight out of range");
+                       *q = negative ? -static_cast<int32_t>(m) : static_cast<int32_t>(m);
+                       return Status();
+                     }));
     }
   }
   if (!rc.at_end()) return corrupt("weight stream length does not match its content");
