@@ -445,17 +445,24 @@ TEST_CASE("serialize_nif refuses inconsistent input") {
 
 // ---- tiled files (SPEC.md §11) ----------------------------------------------------------
 
+// The header of a tiled 3-channel 8-bit file (SPEC.md §11.1).
+NifFile tiled_header(uint32_t width, uint32_t height, uint32_t columns, uint32_t rows,
+                     uint32_t overlap) {
+  NifFile h;
+  h.width = width;
+  h.height = height;
+  h.channels = 3;
+  h.source_bit_depth = 8;
+  h.tile_columns = columns;
+  h.tile_rows = rows;
+  h.tile_overlap = overlap;
+  return h;
+}
+
 // A 2 x 2 tiled 40 x 31 file (overlap 3) whose tiles have different networks: siren-pe,
 // a grid, and random ReLU ones; the tile files are returned too.
 std::vector<uint8_t> mixed_tiled_file(std::vector<std::vector<uint8_t>>* tile_files = nullptr) {
-  NifFile h;
-  h.width = 40;
-  h.height = 31;
-  h.channels = 3;
-  h.source_bit_depth = 8;
-  h.tile_columns = 2;
-  h.tile_rows = 2;
-  h.tile_overlap = 3;
+  const NifFile h = tiled_header(40, 31, 2, 2, 3);
   std::vector<std::vector<uint8_t>> files;
   for (uint32_t t = 0; t < 4; ++t) {
     const TileSpan sx = tile_span(40, 2, 3, t % 2), sy = tile_span(31, 2, 3, t / 2);
@@ -559,14 +566,7 @@ TEST_CASE("tiled files round trip as version 1.2 with every tile's network") {
 // SPEC.md §2: a tiled file is 1.3 when any tile's weights are range coded, else 1.2.
 TEST_CASE("tiled files with range-coded tiles are version 1.3") {
   for (int coded = 0; coded <= 2; ++coded) {  // how many of the two tiles are range coded
-    NifFile h;
-    h.width = 40;
-    h.height = 20;
-    h.channels = 3;
-    h.source_bit_depth = 8;
-    h.tile_columns = 2;
-    h.tile_rows = 1;
-    h.tile_overlap = 2;
+    const NifFile h = tiled_header(40, 20, 2, 1, 2);
     std::vector<std::vector<uint8_t>> files;
     for (uint32_t t = 0; t < 2; ++t) {
       const TileSpan sx = tile_span(h.width, 2, 2, t);
