@@ -50,7 +50,7 @@ struct EncodeOptions {
   double grid_lambda = 0.04;
   double grid_lr_ratio = 50.0;
   // Grid encodings with a size target: when > 0, grid_lambda is only the starting
-  // penalty; every few steps the encoder packs the latents (zstd level 3) and moves the
+  // penalty; every 20 steps the encoder packs the weights as they would be written and moves the
   // penalty so that the packed file approaches this many bytes (a dual-ascent step on
   // the rate constraint), and the weights it keeps are the best ones packed within it.
   uint64_t grid_target_bytes = 0;

@@ -286,6 +286,16 @@ Status parse_grid(const Section& s, NifFile* f) {
   return Status();
 }
 
+// SPEC.md §6.2: the T steps that open the weight payload, each finite and > 0.
+Status read_steps(const uint8_t* data, uint64_t tensors, NifFile* f) {
+  f->steps.resize(tensors);
+  for (uint64_t t = 0; t < tensors; ++t) {
+    f->steps[t] = load_f32(data + 4 * t);
+    if (!finite_positive(f->steps[t])) return corrupt("invalid quantization step");
+  }
+  return Status();
+}
+
 Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   if (s.size < kWgtsFixedBytes) return corrupt("section WGTS too short");
   f->bits = s.data[0];
@@ -313,11 +323,9 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
     std::vector<std::vector<int32_t>> levels;
     NIFC_RETURN_IF_ERROR(decode_levels(payload + 4 * tensors, payload_size - 4 * tensors,
                                        level_shapes(f->arch, f->channels), limit, &levels));
-    f->steps.resize(tensors);
+    NIFC_RETURN_IF_ERROR(read_steps(payload, tensors, f));
     f->tensors.resize(tensors);
     for (uint64_t t = 0; t < tensors; ++t) {
-      f->steps[t] = load_f32(payload + 4 * t);
-      if (!finite_positive(f->steps[t])) return corrupt("invalid quantization step");
       f->tensors[t].resize(levels[t].size());
       for (size_t i = 0; i < levels[t].size(); ++i) {
         f->tensors[t][i] = static_cast<float>(levels[t][i]) * f->steps[t];
@@ -339,11 +347,7 @@ Status parse_wgts(const Section& s, bool decode_payload, NifFile* f) {
   }
   if (got != expected) return corrupt("weight payload has the wrong size");
 
-  f->steps.resize(tensors);
-  for (uint64_t t = 0; t < tensors; ++t) {
-    f->steps[t] = load_f32(raw.data() + 4 * t);
-    if (!finite_positive(f->steps[t])) return corrupt("invalid quantization step");
-  }
+  NIFC_RETURN_IF_ERROR(read_steps(raw.data(), tensors, f));
   const uint8_t* plane0 = raw.data() + 4 * tensors;
   const uint8_t* plane1 = plane0 + params;
   f->tensors.resize(tensors);
@@ -841,24 +845,21 @@ StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& h,
   unbounded.max_parameters = ~uint64_t{0};
   unbounded.max_file_bytes = ~uint64_t{0};
 
-  // SPEC.md §2: tiled files are version 1.2, or 1.3 when a tile's weights are range coded.
+  // The sections after HEAD; the preamble's version is known once every tile is read.
+  std::vector<uint8_t> body;
   bool range_coded = false;
-  for (const std::vector<uint8_t>& bytes : tiles) {
-    const StatusOr<NifFile> tf = parse_nif_header(bytes.data(), bytes.size(), unbounded);
-    range_coded = range_coded || (tf.ok() && tf->compression == kCompressionRange);
-  }
-  std::vector<uint8_t> out = file_start(h, range_coded ? kRangeVersionMinor : kTiledVersionMinor);
   std::vector<uint8_t> layout_bytes;  // SPEC.md §11
   put_u32(&layout_bytes, h.tile_columns);
   put_u32(&layout_bytes, h.tile_rows);
   put_u32(&layout_bytes, h.tile_overlap);
   put_u32(&layout_bytes, 0);
-  append_section(&out, "TILE", layout_bytes);
+  append_section(&body, "TILE", layout_bytes);
 
   for (uint32_t t = 0; t < tiles.size(); ++t) {
     const std::vector<uint8_t>& bytes = tiles[t];
     const StatusOr<NifFile> tf = parse_nif_header(bytes.data(), bytes.size(), unbounded);
     if (!tf.ok()) return in_tile(t, tf.status());
+    range_coded = range_coded || tf->compression == kCompressionRange;
     const TileSpan sx = tile_span(h.width, h.tile_columns, h.tile_overlap, t % h.tile_columns);
     const TileSpan sy = tile_span(h.height, h.tile_rows, h.tile_overlap, t / h.tile_columns);
     if (tf->tiled() || tf->width != sx.size() || tf->height != sy.size() ||
@@ -886,8 +887,11 @@ StatusOr<std::vector<uint8_t>> assemble_tiled_nif(const NifFile& h,
     for (int i = 0; i < 4; ++i) {
       if (part[i]) tnet.insert(tnet.end(), part[i]->data, part[i]->data + part[i]->size);
     }
-    append_section(&out, "TNET", tnet);
+    append_section(&body, "TNET", tnet);
   }
+  // SPEC.md §2: tiled files are version 1.2, or 1.3 when a tile's weights are range coded.
+  std::vector<uint8_t> out = file_start(h, range_coded ? kRangeVersionMinor : kTiledVersionMinor);
+  out.insert(out.end(), body.begin(), body.end());
   append_section(&out, "IEND", {});
   return out;
 }
