@@ -17,8 +17,9 @@
 namespace nifc {
 
 // SPEC.md §2: the newest version this library reads and writes.  It reads every
-// 1.x file; it writes 1.0 for files without a latent grid, 1.1 for grid files, and
-// 1.2 for tiled files (SPEC.md §11).
+// 1.x file; it writes the oldest version that holds what a file uses: 1.0 for files
+// without a latent grid, 1.1 for zstd-packed grid files, 1.2 for tiled files (SPEC.md §11)
+// and 1.3 for any file whose weights are range coded (WGTS compression 2, SPEC.md §6.5).
 constexpr uint8_t kNifVersionMajor = 1;
 constexpr uint8_t kNifVersionMinor = 3;
 
@@ -127,29 +128,6 @@ struct NifFile {
   std::vector<NifFile> tiles;
   bool tiled() const { return tile_columns != 0; }
 };
-
-// SPEC.md §11.1: tile k (0-based) of `count` along an axis of `size` pixels, with
-// `overlap` pixels: core boundaries c_k = floor(k * size / count); the tile covers pixels
-// [begin, end) = [c_k - overlap, c_{k+1} + overlap] clipped to the image (no clipping
-// happens at interior boundaries of a valid layout).
-struct TileSpan {
-  uint32_t begin = 0;
-  uint32_t end = 0;
-  uint32_t size() const { return end - begin; }
-};
-TileSpan tile_span(uint32_t size, uint32_t count, uint32_t overlap, uint32_t k);
-
-// SPEC.md §11.2: the cross-fade weight of tile k of `count` (span `s`) at position u in
-// pixel units (0 at the image's left/top edge, `size` at its right/bottom edge): 1 inside,
-// falling linearly to 0 over the 2 * overlap pixels around an interior boundary; the
-// weights of the tiles along an axis sum to 1.  Computed in binary64.
-double tile_weight(const TileSpan& s, uint32_t count, uint32_t overlap, uint32_t k, double u);
-
-// Checks a tile layout (SPEC.md §11.1): 1 <= columns <= width, 1 <= rows <= height,
-// overlap >= 1, every core at least 2 * overlap pixels wide along an axis with more than
-// one tile, at most `max_tiles` tiles.  Errors: kCorrupt, kLimit (too many tiles).
-Status validate_tile_layout(uint32_t width, uint32_t height, uint32_t columns, uint32_t rows,
-                            uint32_t overlap, uint64_t max_tiles);
 
 // Parameters of the whole file: parameter_count of its network, or the sum over its tiles.
 uint64_t file_parameter_count(const NifFile& f);

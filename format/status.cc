@@ -1,5 +1,8 @@
 #include "format/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace nifc {
 
 const char* status_code_name(StatusCode code) {
@@ -27,6 +30,11 @@ const char* status_code_name(StatusCode code) {
 std::string Status::to_string() const {
   if (ok()) return "ok";
   return message_.empty() ? std::string(status_code_name(code_)) : message_;
+}
+
+void abort_on_error(const Status& status) {
+  std::fprintf(stderr, "nifc: StatusOr::value() on an error: %s\n", status.to_string().c_str());
+  std::abort();
 }
 
 }  // namespace nifc

@@ -51,6 +51,9 @@ inline Status limit_exceeded(std::string m) { return {StatusCode::kLimit, std::m
 inline Status io_error(std::string m) { return {StatusCode::kIo, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
+// Prints "nifc: StatusOr::value() on an error: <status>" to stderr and aborts.
+[[noreturn]] void abort_on_error(const Status& status);
+
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
@@ -59,14 +62,24 @@ class [[nodiscard]] StatusOr {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() { return *value_; }
+  // The value; on an error these abort with the status (a programming error, like
+  // libjxl's JXL_ASSERT), rather than reading an empty optional.
+  T& value() & { return checked(); }
+  const T& value() const& { return checked(); }
+  T&& value() && { return std::move(checked()); }
+  T* operator->() { return &checked(); }
+  const T* operator->() const { return &checked(); }
+  T& operator*() { return checked(); }
 
  private:
+  T& checked() {
+    if (!value_) abort_on_error(status_);
+    return *value_;
+  }
+  const T& checked() const {
+    if (!value_) abort_on_error(status_);
+    return *value_;
+  }
   Status status_;
   std::optional<T> value_;
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "format/nif_format.h"
+#include "format/tile_layout.h"
 
 namespace nifc::testing {
 

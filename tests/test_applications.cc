@@ -1,5 +1,5 @@
-// Derivative fitting (codec/applications.h): Poisson reconstruction, gradient-domain
-// blending, inpainting; and the interpolation baselines (codec/interpolate.h).
+// Derivative fitting (codec/applications/applications.h): Poisson reconstruction, gradient-domain
+// blending, inpainting; and the interpolation baselines (codec/applications/interpolate.h).
 // Small images, a few hundred steps, one thread: each case takes seconds.
 #include <doctest/doctest.h>
 
@@ -8,10 +8,10 @@
 #include <functional>
 #include <random>
 
-#include "codec/applications.h"
-#include "codec/decoder.h"
-#include "codec/encoder.h"
-#include "codec/interpolate.h"
+#include "codec/applications/applications.h"
+#include "codec/applications/interpolate.h"
+#include "codec/decoder/decoder.h"
+#include "codec/encoder/encoder.h"
 
 namespace nifc {
 namespace {

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "codec/decoder.h"
+#include "codec/decoder/decoder.h"
 #include "format/nif_format.h"
-#include "tools/image_io.h"
+#include "tools/io/image_io.h"
 #if NIFC_HAVE_ENCODER
-#include "codec/encoder.h"
+#include "codec/encoder/encoder.h"
 #endif
 
 namespace nifc {

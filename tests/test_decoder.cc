@@ -7,9 +7,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "codec/decoder.h"
+#include "codec/decoder/decoder.h"
 #include "tests/nif_test_util.h"
-#include "tools/image_io.h"
+#include "tools/io/image_io.h"
 
 namespace nifc {
 namespace {
@@ -260,7 +260,7 @@ std::vector<uint8_t> slurp(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
-// Golden vectors (STYLE.md): committed .nif files and their expected decodes
+// Golden vectors: committed .nif files and their expected decodes
 // (made by tools/make_golden.sh).  A conforming decoder matches each sample
 // within 1 (SPEC.md §8).
 TEST_CASE("golden vectors decode to their expected images") {

@@ -1,4 +1,4 @@
-// The decoder's SIMD kernels (codec/decoder_kernels.h): every instruction set
+// The decoder's SIMD kernels (codec/decoder/kernels.h): every instruction set
 // this CPU runs against a double-precision reference forward, the sines'
 // error bounds, thread-count independence, and hostile weights.
 #include <doctest/doctest.h>
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "codec/decoder.h"
-#include "codec/decoder_kernels.h"
+#include "codec/decoder/decoder.h"
+#include "codec/decoder/kernels.h"
 #include "format/nif_format.h"
 
 namespace nifc {

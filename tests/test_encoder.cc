@@ -7,10 +7,10 @@
 #include <iterator>
 #include <random>
 
-#include "codec/decoder.h"
-#include "codec/encoder.h"
+#include "codec/decoder/decoder.h"
+#include "codec/encoder/encoder.h"
 #include "tests/nif_test_util.h"
-#include "tools/image_io.h"
+#include "tools/io/image_io.h"
 
 namespace nifc {
 namespace {
@@ -58,7 +58,7 @@ EncodeOptions quick_options(const Architecture& arch, int steps) {
   return o;
 }
 
-// Cross-implementation check (STYLE.md): on the same dequantized weights the
+// Cross-implementation check: on the same dequantized weights the
 // torch-free decoder and the LibTorch forward agree.  Bound: 2e-4 absolute in
 // normalized units (outputs are O(1)); the sources of difference are the fast
 // sine (~1e-7 relative), fused multiply-adds and summation order.

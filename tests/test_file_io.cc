@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/file_io.h"
+#include "tools/io/file_io.h"
 
 namespace nifc {
 namespace {

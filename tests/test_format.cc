@@ -8,6 +8,7 @@
 
 #include "format/level_coder.h"
 #include "format/nif_format.h"
+#include "format/tile_layout.h"
 #include "tests/nif_test_util.h"
 
 namespace nifc {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/image_io.h"
+#include "tools/io/image_io.h"
 
 #ifndef NIFC_SHARED_DATA_DIR
 #define NIFC_SHARED_DATA_DIR ""

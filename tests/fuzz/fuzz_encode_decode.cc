@@ -9,8 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "codec/decoder.h"
-#include "codec/encoder.h"
+#include "codec/decoder/decoder.h"
+#include "codec/encoder/encoder.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace nifc::fuzz {

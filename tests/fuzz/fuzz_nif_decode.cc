@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "codec/decoder.h"
+#include "codec/decoder/decoder.h"
 #include "format/nif_format.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "tests/fuzz/fuzz_util.h"
-#include "tools/image_io.h"
+#include "tools/io/image_io.h"
 
 namespace nifc::fuzz {
 namespace {

@@ -119,7 +119,7 @@ def laplacian(img):
 
 def blend_field(A, B, M, rule):
     """The combined differences along x and along y (H x W-1 x C, H-1 x W x C), as
-    codec/applications.cc builds them: inside the mask (both pixels of an edge) B's
+    codec/applications/applications.cc builds them: inside the mask (both pixels of an edge) B's
     (rule "mask") or the larger of A's and B's (rule "max"), A's elsewhere."""
     out = []
     for axis in (1, 0):

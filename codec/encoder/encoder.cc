@@ -1,0 +1,327 @@
+// The LibTorch encoder.  The network it fits is the one SPEC.md §6 defines;
+// the torch-free decoder (decoder.cc) evaluates the same function.
+#include "codec/encoder/encoder.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "codec/decoder/decoder.h"
+#include "codec/encoder/fit.h"
+#include "codec/encoder/quantize.h"
+#include "codec/encoder/torch_net.h"
+
+namespace nifc {
+namespace {
+
+// Mean squared error over the whole image in [0, 1] sample units (the
+// normalized error scaled back by each channel's std).
+double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target,
+                const torch::Tensor& stddev) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = coords.size(0);
+  const int64_t chunk = 1 << 16;
+  double se = 0.0;
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t e = std::min(n, s + chunk);
+    const torch::Tensor d = (net.forward(coords.slice(0, s, e)) - target.slice(0, s, e)) * stddev;
+    se += d.pow(2).sum().item<double>();
+  }
+  return se / static_cast<double>(n * target.size(1));
+}
+
+// Host memory encode_impl needs at its peak, in bytes: what lives for the whole fit, plus
+// the largest of the phases' working sets.  The per-value factors follow the tensors
+// encode_impl and TorchNet create (float32 unless noted).  Measured on CPU, peak RSS less
+// LibTorch's ~180 MB was 0.8 to 1.2 times this estimate (siren-pe 64x3 and 48x5; 768x512
+// with full and 16384-pixel batches, 1024x1024 full, 2048x2048 with 16384).
+uint64_t estimate_peak_memory_bytes(const Image& image, const EncodeOptions& o) {
+  const uint64_t n = image.pixel_count();
+  const uint64_t c = image.channels;
+  const uint64_t d = encoded_input_dim(o.arch);
+  uint64_t sum_w = 0, max_w = c;
+  for (uint16_t w : o.arch.widths) {
+    sum_w += w;
+    max_w = std::max<uint64_t>(max_w, w);
+  }
+  // All fit long: the samples as floats, the pixels tensor, the standardized targets
+  // (4 bytes x channels each) and the pixel-centre coordinates (2 floats).
+  const uint64_t resident = n * (12 * c + 8);
+  // Building the coordinates: two float64 grids and their float64 stack.
+  const uint64_t coords = 32 * n;
+  // The decoded image for the reported PSNR (16-bit samples).
+  const uint64_t decoded = 2 * c * n;
+  // On a GPU the network's activations are not in host memory.
+  const bool gpu = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+  uint64_t batch = 0, chunk = 0;
+  if (!gpu) {
+    // Training step: the encoding (computed in float64), then per hidden unit the
+    // pre-activation, the activation and their gradients kept by autograd.
+    const uint64_t points = o.batch_pixels <= 0 ? n : std::min<uint64_t>(n, o.batch_pixels);
+    batch = points * (20 * d + 10 * sum_w + 16 * c);
+    // Full-image evaluation runs in chunks of 65536 points without autograd.
+    chunk = std::min<uint64_t>(n, 65536) * (28 * d + 12 * max_w);
+  }
+  return resident + std::max({coords, decoded, batch, chunk});
+}
+
+Status check_options(const Image& image, const EncodeOptions& o) {
+  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
+      (image.bit_depth != 8 && image.bit_depth != 16) ||
+      image.samples.size() != image.pixel_count() * image.channels) {
+    return invalid_argument("invalid image");
+  }
+  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
+  if (o.steps < 1) return invalid_argument("steps must be at least 1");
+  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
+  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
+  NifLimits limits;
+  limits.max_width = limits.max_height = 0xFFFFFFFFu;
+  NIFC_RETURN_IF_ERROR(validate_architecture(o.arch, image.channels, limits));
+  const uint64_t need = estimate_peak_memory_bytes(image, o);
+  if (o.max_memory_bytes > 0 && need > o.max_memory_bytes) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "image of %ux%u needs about %.3g GiB to encode, more than the %.3g GiB available",
+                  image.width, image.height, need / 1073741824.0,
+                  o.max_memory_bytes / 1073741824.0);
+    return limit_exceeded(text);
+  }
+  return Status();
+}
+
+StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
+  const Clock::time_point t0 = Clock::now();
+  NIFC_RETURN_IF_ERROR(check_options(image, o));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, pick_device(o.device));
+  if (device.is_cpu()) {
+    torch::set_num_threads(o.threads > 0 ? o.threads
+                                         : std::max(1u, std::thread::hardware_concurrency()));
+  }
+  torch::manual_seed(o.seed);
+
+  const uint32_t ch = image.channels;
+  const int64_t n = static_cast<int64_t>(image.pixel_count());
+  // Targets: per-channel standardised samples (SPEC.md §5.2).
+  std::vector<float> values(image.samples.size());
+  const float inv_max = 1.0f / static_cast<float>(image.max_value());
+  for (size_t i = 0; i < values.size(); ++i) values[i] = image.samples[i] * inv_max;
+  torch::Tensor pixels = torch::from_blob(values.data(), {n, static_cast<int64_t>(ch)}).clone();
+  const torch::Tensor mean = pixels.mean(0);
+  // A flat channel has std 0; a floor keeps the targets finite.
+  const torch::Tensor stddev = pixels.std(0, /*unbiased=*/false).clamp_min(1.0 / 1024);
+  const torch::Tensor target = ((pixels - mean) / stddev).to(device);
+  const torch::Tensor coords = pixel_coords(image.width, image.height).to(device);
+
+  // The training batches' normalized MSE times the mean channel variance
+  // estimates the MSE in sample units (progress display only).
+  const double variance = stddev.pow(2).mean().item<double>();
+  const torch::Tensor stddev_dev = stddev.to(device);
+  TorchNet net = make_net(o.arch, ch, device);
+  const bool grid = o.arch.encoding == Encoding::kGrid;
+  const size_t mlp_params = 2 * net.layer_count();
+  // The MLP and (grid) the latents are two parameter groups with their own rates.
+  auto make_adam = [&](double lr) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(
+        std::vector<torch::Tensor>(net.params.begin(), net.params.begin() + mlp_params),
+        std::make_unique<torch::optim::AdamOptions>(lr));
+    if (grid) {
+      groups.emplace_back(
+          std::vector<torch::Tensor>(net.params.begin() + mlp_params, net.params.end()),
+          std::make_unique<torch::optim::AdamOptions>(lr * o.grid_lr_ratio));
+    }
+    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(lr));
+  };
+  auto adam = make_adam(o.lr);
+  // Halved each time the fit diverges (see below).
+  double lr_scale = 1.0;
+  const bool full_batch = o.batch_pixels <= 0 || o.batch_pixels >= n;
+  const auto gen_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+
+  // The file's header (the weights come at the end).
+  NifFile header;
+  header.width = image.width;
+  header.height = image.height;
+  header.channels = static_cast<uint8_t>(ch);
+  header.source_bit_depth = static_cast<uint8_t>(image.bit_depth);
+  const torch::Tensor mean_cpu = mean.to(torch::kCPU).contiguous();
+  const torch::Tensor std_cpu = stddev.to(torch::kCPU).contiguous();
+  header.mean.assign(mean_cpu.data_ptr<float>(), mean_cpu.data_ptr<float>() + ch);
+  header.stddev.assign(std_cpu.data_ptr<float>(), std_cpu.data_ptr<float>() + ch);
+  header.arch = o.arch;
+  header.bits = static_cast<uint8_t>(o.bits);
+  // SPEC.md §6.5: grid latents are range coded with neighbour contexts: 14-25%
+  // fewer bytes than zstd on their byte planes for trained Kodak latents.
+  header.compression = grid ? kCompressionRange : kCompressionZstd;
+
+  // Rate steering (grid with a size target, see EncodeOptions::grid_target_bytes).
+  const bool steer = grid && o.grid_target_bytes > 0;
+  double lambda = o.grid_lambda;
+  uint64_t packed_bytes = 0;  // the latest measured size (steer only)
+  const int steer_every = 20;
+  auto measure_size = [&]() -> StatusOr<uint64_t> {
+    NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> b,
+                          pack_scaled(header, float_copy(net.params), 1.0, 3));
+    return static_cast<uint64_t>(b.size());
+  };
+
+  std::vector<torch::Tensor> best;
+  double best_mse = INFINITY;
+  bool best_over = false;  // steer: the kept weights packed above the target
+  auto keep_if_best = [&](double mse) {
+    // Steered, weights that pack within the target beat any that do not.
+    const bool over = steer && packed_bytes > o.grid_target_bytes;
+    if (!std::isfinite(mse)) return;
+    if (!best.empty() && (over != best_over ? over : !(mse < best_mse))) return;
+    best_over = over;
+    best_mse = mse;
+    best.clear();
+    for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
+  };
+
+  ProgressReporter progress(o, variance);
+  int step = 0;
+  for (; step < o.steps; ++step) {
+    // Warm-up, then cosine decay to lr * lr_final_ratio.
+    const double lr =
+        lr_scale * scheduled_lr(o.lr, o.lr_final_ratio, o.warmup_steps, o.steps, step);
+    for (size_t gi = 0; gi < adam->param_groups().size(); ++gi) {
+      static_cast<torch::optim::AdamOptions&>(adam->param_groups()[gi].options())
+          .lr(gi == 0 ? lr : lr * o.grid_lr_ratio);
+    }
+    torch::Tensor c = coords, t = target;
+    if (!full_batch) {
+      const torch::Tensor idx = torch::randint(n, {o.batch_pixels}, gen_opts);
+      c = coords.index_select(0, idx);
+      t = target.index_select(0, idx);
+    }
+    adam->zero_grad();
+    net.latent_noise = grid ? kLatentStep : 0.0;
+    torch::Tensor loss = torch::mse_loss(net.forward(c), t);
+    net.latent_noise = 0.0;
+    torch::Tensor objective = loss;
+    if (grid && lambda > 0) {
+      // Estimated latent bits per pixel (a Laplacian-ish code length proxy).
+      torch::Tensor bits = torch::zeros({}, loss.options());
+      for (size_t k = mlp_params; k < net.params.size(); ++k) {
+        bits = bits + torch::log2(1.0 + net.params[k].abs() / kLatentStep).sum();
+      }
+      objective = loss + lambda * bits / static_cast<double>(n);
+    }
+    objective.backward();
+    adam->step();
+
+    const bool last = step + 1 == o.steps;
+    const double elapsed = seconds_since(t0);
+    const bool out_of_time = o.time_limit_s > 0 && elapsed >= o.time_limit_s;
+    // Evaluate more often early, when a too-large step is most likely to throw
+    // the fit off (kodim02 at lr 2e-3 fell from 26.8 to 20.3 dB at step ~175).
+    const int every = std::max(1, step < 1000 ? o.eval_every * 2 / 5 : o.eval_every);
+    const bool eval = (step + 1) % every == 0 || last || out_of_time;
+    if (steer && ((step + 1) % steer_every == 0 || eval)) {
+      // Dual ascent on the rate: raise the penalty while the packed latents
+      // exceed the aim, lower it while they undershoot.  The aim is 2.5% under
+      // the target, so that the step search after the fit lands on a step at or
+      // below the one the latents trained with (1).  While the latents still grow
+      // from zero (the first quarter of the steps) the penalty only rises.
+      NIFC_ASSIGN_OR_RETURN(packed_bytes, measure_size());
+      double r = std::log(static_cast<double>(packed_bytes) / (0.975 * o.grid_target_bytes));
+      r = std::clamp(r, step < o.steps / 4 ? 0.0 : -1.0, 1.0);
+      lambda *= std::exp(0.3 * r);
+    }
+    if (eval) {
+      const double mse = full_mse(net, coords, target, stddev_dev);
+      // Steered, the error rises with the penalty: only a non-finite one diverged.
+      if (!best.empty() && (steer ? !std::isfinite(mse) : !(mse < 2.0 * best_mse))) {
+        // Diverged (3 dB worse than the best, or not finite): go back to the
+        // best weights with fresh optimizer moments and half the learning rate.
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < best.size(); ++i) net.params[i].copy_(best[i]);
+        adam = make_adam(o.lr * lr_scale);
+        lr_scale *= 0.5;
+      } else {
+        keep_if_best(mse);
+      }
+      if (o.on_eval) o.on_eval(step + 1, mse_to_psnr(mse));
+    }
+    if (!progress.report(step + 1, elapsed, last || out_of_time, loss,
+                         std::isfinite(best_mse) ? mse_to_psnr(best_mse) : 0.0)) {
+      return Status(StatusCode::kCancelled, "encoding cancelled");
+    }
+    if (out_of_time) {
+      ++step;
+      break;
+    }
+  }
+  const double fit_seconds = seconds_since(t0);
+
+  // Quantize the best weights and pack them (SPEC.md §6.2).
+  std::vector<std::vector<float>> float_tensors = float_copy(best);
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                        pack_trained(header, float_tensors, o.zstd_level));
+
+  // The reported PSNR is that of the file as the plain decoder rebuilds it.
+  NIFC_ASSIGN_OR_RETURN(const NifFile parsed, parse_nif(bytes.data(), bytes.size()));
+  DecodeOptions dopt;
+  dopt.bit_depth = image.bit_depth;
+  dopt.threads = o.threads;
+  NIFC_ASSIGN_OR_RETURN(const Image decoded, decode_nif(parsed, dopt));
+
+  EncodeResult r;
+  r.file = std::move(bytes);
+  r.psnr_db = psnr_db(image, decoded);
+  r.float_psnr_db = mse_to_psnr(best_mse);
+  r.steps = step;
+  r.fit_seconds = fit_seconds;
+  r.seconds = seconds_since(t0);
+  r.device = device.is_cuda() ? "cuda" : "cpu";
+  r.parameters = parameter_count(o.arch, ch);
+  r.header = header;
+  r.float_tensors = std::move(float_tensors);
+  return r;
+}
+
+}  // namespace
+
+StatusOr<EncodeResult> encode_image(const Image& image, const EncodeOptions& options) {
+  try {
+    return encode_impl(image, options);
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return limit_exceeded("out of memory while encoding");
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+StatusOr<std::vector<float>> torch_forward(const NifFile& file, const std::vector<float>& x,
+                                           const std::vector<float>& y) {
+  try {
+    if (x.size() != y.size()) return invalid_argument("x and y differ in length");
+    TorchNet net = make_net(file.arch, file.channels, torch::Device(torch::kCPU));
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < net.params.size(); ++i) {
+      const std::vector<float>& v = file.tensors.at(i);
+      net.params[i] = torch::from_blob(const_cast<float*>(v.data()), net.params[i].sizes()).clone();
+    }
+    const int64_t n = static_cast<int64_t>(x.size());
+    torch::Tensor xs = torch::from_blob(const_cast<float*>(x.data()), {n, 1});
+    torch::Tensor ys = torch::from_blob(const_cast<float*>(y.data()), {n, 1});
+    const torch::Tensor out = net.forward(torch::cat({xs, ys}, 1)).contiguous();
+    return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  } catch (const c10::Error& e) {
+    return internal_error("LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return internal_error(first_line(e.what()));
+  }
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+}  // namespace nifc

@@ -1,0 +1,52 @@
+#include "codec/encoder/fit.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "codec/decoder/image.h"
+
+namespace nifc {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string first_line(const std::string& s) {
+  const size_t nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+bool ProgressReporter::report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+                              double best_psnr_db) {
+  if (!o_.progress || !(force || elapsed - last_report_ >= 0.5)) return true;
+  last_report_ = elapsed;
+  const double l = loss.item<double>();
+  ema_ = ema_ < 0 ? l : 0.9 * ema_ + 0.1 * l;
+  prog_.step = steps_done;
+  prog_.seconds = elapsed;
+  prog_.batch_psnr_db = mse_to_psnr(ema_ * variance_);
+  prog_.best_psnr_db = best_psnr_db;
+  return o_.progress(prog_);
+}
+
+StatusOr<torch::Device> pick_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return unsupported("CUDA requested but not available (this LibTorch has no CUDA, or no GPU)");
+    }
+    return torch::Device(torch::kCUDA);
+  }
+  if (name == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  }
+  return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
+}
+
+double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step) {
+  if (step < warmup_steps) return peak * (step + 1) / warmup_steps;
+  const double t = static_cast<double>(step - warmup_steps) / std::max(1, steps - warmup_steps);
+  return peak * (final_ratio + (1 - final_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
+}
+
+}  // namespace nifc

@@ -1,0 +1,55 @@
+// The parts of a fitting loop that the encoder and the applications share: timing,
+// progress reports, the learning-rate schedule, the device, LibTorch's error messages.
+// Includes LibTorch: encoder side only.
+#ifndef NIFC_CODEC_ENCODER_FIT_H_
+#define NIFC_CODEC_ENCODER_FIT_H_
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <string>
+
+#include "codec/encoder/options.h"
+#include "format/status.h"
+
+namespace nifc {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds since t0.
+double seconds_since(Clock::time_point t0);
+
+// The first line of `s` (LibTorch's messages carry backtraces after it).
+std::string first_line(const std::string& s);
+
+// The progress reports of a fitting loop: at most one per 0.5 s, plus forced
+// ones (the last step, the time limit).  The batch PSNR is a running average of
+// the loss (normalized units) times `variance`.
+class ProgressReporter {
+ public:
+  ProgressReporter(const EncodeOptions& o, double variance) : o_(o), variance_(variance) {
+    prog_.total_steps = o.steps;
+  }
+  // False when the callback asked to stop.  `best_psnr_db` is 0 when unknown.
+  bool report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+              double best_psnr_db);
+
+ private:
+  const EncodeOptions& o_;
+  double variance_;
+  EncodeProgress prog_;
+  double ema_ = -1.0, last_report_ = 0.0;
+};
+
+// The device for `name`: "cpu", "cuda" (kUnsupported when LibTorch has no
+// CUDA here) or "auto" (CUDA when available, else the CPU).  Other names:
+// kInvalidArgument.
+StatusOr<torch::Device> pick_device(const std::string& name);
+
+// The learning rate at `step` (0-based) of `steps`: linear warm-up over
+// `warmup_steps` to `peak`, then cosine decay to peak * final_ratio.
+double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step);
+
+}  // namespace nifc
+
+#endif  // NIFC_CODEC_ENCODER_FIT_H_

@@ -1,0 +1,139 @@
+#include "codec/encoder/presets.h"
+
+#include <algorithm>
+#include <map>
+
+namespace nifc {
+namespace {
+
+// Grid levels for a width x height image: level k (0 the finest) has
+// ceil(size / 2^(k + coarsen)) samples per axis (SPEC.md §6.4).
+void size_grid(int coarsen, uint32_t width, uint32_t height, Architecture* arch) {
+  if (arch->encoding != Encoding::kGrid) return;
+  for (size_t k = 0; k < arch->grid_levels.size(); ++k) {
+    const uint64_t div = uint64_t{1} << (k + coarsen);
+    arch->grid_levels[k].width = static_cast<uint32_t>((width + div - 1) / div);
+    arch->grid_levels[k].height = static_cast<uint32_t>((height + div - 1) / div);
+  }
+}
+
+}  // namespace
+
+Status rate_target_of(const NetworkChoice& net, const TargetChoice& a, uint64_t pixels,
+                      RateTarget* t) {
+  // A grid's rate is in its latents: its MLP keeps the width it is given.
+  if (net.hidden != 0 && net.arch != "grid" && a.any()) {
+    return invalid_argument("--hidden conflicts with a rate target (the target sizes the network)");
+  }
+  if (a.bpp > 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = bytes_for_bpp(a.bpp, pixels);
+  } else if (a.size > 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = a.size;
+  } else if (a.psnr > 0) {
+    t->kind = RateTarget::Kind::kPsnr;
+    t->psnr_db = a.psnr;
+  } else if (a.quality >= 0) {
+    t->kind = RateTarget::Kind::kBytes;
+    t->bytes = bytes_for_bpp(bpp_for_quality(a.quality), pixels);
+  }
+  return Status();
+}
+
+Status build_architecture(const NetworkChoice& a, Architecture* arch) {
+  struct Preset {
+    Encoding enc;
+    Activation act;
+    int hidden, layers, pe_levels;
+  };
+  static const std::map<std::string, Preset> kPresets = {
+      {"siren", {Encoding::kNone, Activation::kSine, 64, 3, 0}},
+      {"siren-pe", {Encoding::kPositional, Activation::kSine, 48, 5, 8}},
+      {"siren-fourier", {Encoding::kFourier, Activation::kSine, 64, 3, 0}},
+      {"relu", {Encoding::kNone, Activation::kRelu, 64, 3, 0}},
+      {"pe", {Encoding::kPositional, Activation::kRelu, 64, 3, 10}},
+      {"fourier", {Encoding::kFourier, Activation::kRelu, 64, 3, 0}},
+      {"grid", {Encoding::kGrid, Activation::kRelu, 16, 2, 0}},
+  };
+  const auto it = kPresets.find(a.arch);
+  if (it == kPresets.end()) {
+    return invalid_argument("unknown --arch '" + a.arch +
+                            "' (siren, siren-pe, siren-fourier, relu, pe, fourier, grid)");
+  }
+  const Preset& p = it->second;
+  const int hidden = a.hidden ? a.hidden : p.hidden;
+  const int layers = a.layers ? a.layers : p.layers;
+  if (hidden < 1 || hidden > 4096) return invalid_argument("--hidden must be 1..4096");
+  if (layers < 1 || layers > 64) return invalid_argument("--layers must be 1..64");
+  arch->encoding = p.enc;
+  arch->activation = p.act;
+  arch->widths.assign(layers, static_cast<uint16_t>(hidden));
+  arch->omega0 = p.act == Activation::kSine ? a.omega0 : 1.0f;
+  arch->omega = p.act == Activation::kSine ? a.omega : 1.0f;
+  if (p.enc == Encoding::kPositional) {
+    const int levels = a.pe_levels ? a.pe_levels : p.pe_levels;
+    if (levels < 1 || levels > 20) return invalid_argument("--pe-levels must be 1..20");
+    arch->pe_levels = static_cast<uint8_t>(levels);
+  }
+  if (p.enc == Encoding::kFourier) {
+    const int m = a.ff_features ? a.ff_features : hidden / 2 > 0 ? hidden / 2 : 1;
+    if (m < 1 || m > 4096) return invalid_argument("--ff-features must be 1..4096");
+    arch->ff_features = static_cast<uint16_t>(m);
+    arch->ff_sigma = a.ff_sigma;
+    arch->ff_seed = a.ff_seed;
+  }
+  if (p.enc == Encoding::kGrid) {
+    // The level sizes follow the image (plan_encode sizes them).
+    if (a.grid_levels < 1 || a.grid_levels > 16)
+      return invalid_argument("--grid-levels must be 1..16");
+    if (a.grid_channels < 1 || a.grid_channels > 16) {
+      return invalid_argument("--grid-channels must be 1..16");
+    }
+    if (a.grid_coarsen < 0 || a.grid_coarsen > 16) {
+      return invalid_argument("--grid-coarsen must be 0..16");
+    }
+    arch->grid_channels = static_cast<uint8_t>(a.grid_channels);
+    arch->grid_levels.assign(a.grid_levels, GridLevel{1, 1});
+  }
+  return Status();
+}
+
+Status plan_encode(const EncodeRequest& r, uint32_t width, uint32_t height, EncodePlan* plan) {
+  NetworkChoice net = r.net;
+  EncodeOptions o = r.options;
+  const uint64_t pixels = uint64_t{width} * height;
+  if (r.auto_arch) {
+    RateTarget t;
+    if (rate_target_of(net, r.target, pixels, &t).ok() && t.kind == RateTarget::Kind::kBytes) {
+      // The share of the largest tile (a tile_size x tile_size core).
+      const uint64_t ts = r.tile_size == 0 ? ~uint32_t{0} : r.tile_size;
+      const uint64_t tile = std::min<uint64_t>(width, ts) * std::min<uint64_t>(height, ts);
+      if (static_cast<double>(t.bytes) * tile / pixels >= kGridMinBytes) net.arch = "grid";
+    }
+  }
+  if (net.arch == "grid") {
+    // A grid fits whole-image steps (each latent then moves every step), and
+    // converges in far fewer of them (README "Learned feature grids").
+    if (!r.steps_given) o.steps = kGridSteps;
+    if (!r.batch_given) o.batch_pixels = 0;
+  }
+  NIFC_RETURN_IF_ERROR(build_architecture(net, &o.arch));
+  if (o.arch.encoding == Encoding::kPositional && net.pe_levels == 0) {
+    // The preset's L, unless the image is too small for it (see max_useful_pe_levels).
+    o.arch.pe_levels =
+        static_cast<uint8_t>(std::min<int>(o.arch.pe_levels, max_useful_pe_levels(width, height)));
+  }
+  size_grid(net.grid_coarsen, width, height, &o.arch);
+  RateTarget target;
+  NIFC_RETURN_IF_ERROR(rate_target_of(net, r.target, pixels, &target));
+  plan->arch = net.arch;
+  plan->options = std::move(o);
+  plan->target = target;
+  plan->tiles.tile_size = r.tile_size;
+  plan->tiles.overlap = r.tile_overlap;
+  plan->tiles.cap_pe_levels = net.pe_levels == 0;
+  return Status();
+}
+
+}  // namespace nifc

@@ -1,0 +1,189 @@
+#include "codec/encoder/rate_control.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "codec/decoder/decoder.h"
+#include "codec/encoder/encoder.h"
+#include "codec/encoder/quantize.h"
+
+namespace nifc {
+namespace {
+
+// Packed bits per parameter measured for 8-bit SIREN weights (zstd -19 on
+// the byte plane, Kodak images): 7.4; the sizing only needs to be close,
+// the quantization search does the rest.
+constexpr double kBitsPerParam8 = 7.4;
+// Section overhead of a file (preamble, HEAD, NORM, NETW, WGTS header, IEND).
+constexpr uint64_t kOverheadBytes = 140;
+
+// The PSNR of a packed file as the decoder rebuilds it.  A file the encoder just wrote
+// that does not parse or decode is an internal error, not a low PSNR.
+StatusOr<double> psnr_of(const std::vector<uint8_t>& bytes, const Image& image) {
+  StatusOr<NifFile> f = parse_nif(bytes.data(), bytes.size());
+  if (!f.ok()) return internal_error("the packed file does not parse: " + f.status().to_string());
+  DecodeOptions o;
+  o.bit_depth = image.bit_depth;
+  StatusOr<Image> d = decode_nif(f.value(), o);
+  if (!d.ok()) return internal_error("the packed file does not decode: " + d.status().to_string());
+  return psnr_db(image, d.value());
+}
+
+struct Candidate {
+  std::vector<uint8_t> bytes;
+  double scale = 1.0;
+};
+
+// Largest-quality (smallest scale) packing whose size is <= bytes.  Size
+// falls as the scale grows; bisection in log(scale) over [1/16, 64].
+StatusOr<Candidate> fit_size(const EncodeResult& r, uint64_t bytes, int zstd) {
+  double lo = 1.0 / 16, hi = 64.0;
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_hi,
+                        pack_scaled(r.header, r.float_tensors, hi, zstd));
+  if (at_hi.size() > bytes) {
+    return limit_exceeded("target of " + std::to_string(bytes) +
+                          " bytes is below what this network can reach");
+  }
+  Candidate best{at_hi, hi};
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_lo,
+                        pack_scaled(r.header, r.float_tensors, lo, zstd));
+  if (at_lo.size() <= bytes) return Candidate{at_lo, lo};
+  for (int i = 0; i < 14; ++i) {
+    const double mid = std::sqrt(lo * hi);
+    NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b,
+                          pack_scaled(r.header, r.float_tensors, mid, zstd));
+    if (b.size() <= bytes) {
+      hi = mid;
+      best = {std::move(b), mid};
+    } else {
+      lo = mid;
+    }
+  }
+  return best;
+}
+
+// Smallest packing (largest scale) whose decoded PSNR is >= psnr_db, or an
+// error when even the finest quantization misses it.
+StatusOr<Candidate> fit_psnr(const EncodeResult& r, const Image& image, double psnr_db, int zstd) {
+  double lo = 1.0 / 16, hi = 64.0;
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> at_lo,
+                        pack_scaled(r.header, r.float_tensors, lo, zstd));
+  NIFC_ASSIGN_OR_RETURN(const double at_lo_db, psnr_of(at_lo, image));
+  if (at_lo_db < psnr_db) {
+    return limit_exceeded("network misses the PSNR target");
+  }
+  Candidate best{at_lo, lo};
+  for (int i = 0; i < 12; ++i) {
+    const double mid = std::sqrt(lo * hi);
+    NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b,
+                          pack_scaled(r.header, r.float_tensors, mid, zstd));
+    NIFC_ASSIGN_OR_RETURN(const double b_db, psnr_of(b, image));
+    if (b_db >= psnr_db) {
+      lo = mid;
+      best = {std::move(b), mid};
+    } else {
+      hi = mid;
+    }
+  }
+  return best;
+}
+
+StatusOr<EncodeResult> finish(EncodeResult r, Candidate c, const Image& image,
+                              std::chrono::steady_clock::time_point t0) {
+  r.file = std::move(c.bytes);
+  NIFC_ASSIGN_OR_RETURN(r.psnr_db, psnr_of(r.file, image));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace
+
+uint16_t width_for_bytes(const Architecture& arch, uint32_t channels, uint64_t bytes, int bits) {
+  const double bits_per_param = kBitsPerParam8 * bits / 8.0;
+  const double budget = (static_cast<double>(bytes) - kOverheadBytes) * 8.0 / bits_per_param;
+  Architecture a = arch;
+  uint16_t best = 4;
+  for (uint32_t w = 4; w <= 1024; ++w) {
+    a.widths.assign(arch.widths.size(), static_cast<uint16_t>(w));
+    if (static_cast<double>(parameter_count(a, channels)) > budget) break;
+    best = static_cast<uint16_t>(w);
+  }
+  return best;
+}
+
+StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& target,
+                                        const EncodeOptions& options) {
+  if (target.kind == RateTarget::Kind::kNone) return encode_image(image, options);
+  const auto t0 = std::chrono::steady_clock::now();
+  EncodeOptions o = options;
+  const int zstd = o.zstd_level;
+  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
+
+  if (target.kind == RateTarget::Kind::kBytes) {
+    if (target.bytes < kOverheadBytes + 64) {
+      return invalid_argument("size target of " + std::to_string(target.bytes) +
+                              " bytes is too small for any network");
+    }
+    if (o.arch.encoding == Encoding::kGrid) {
+      // The latents dominate the rate; the architecture stays, the rate
+      // penalty follows the target (about the slope of the RD curve, in
+      // normalized MSE per bpp, near 0.25-0.5 bpp), then the step search lands
+      // on the size.  One fit.
+      const double bpp = 8.0 * static_cast<double>(target.bytes) / image.pixel_count();
+      o.grid_lambda = 0.015 / std::max(bpp, 0.02);
+      o.grid_target_bytes = target.bytes;
+      NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
+      NIFC_ASSIGN_OR_RETURN(Candidate c, fit_size(r, target.bytes, zstd));
+      return finish(std::move(r), std::move(c), image, t0);
+    }
+    uint64_t plan = target.bytes;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      o.arch.widths.assign(options.arch.widths.size(),
+                           width_for_bytes(o.arch, image.channels, plan, o.bits));
+      NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
+      StatusOr<Candidate> c = fit_size(r, target.bytes, zstd);
+      const bool last = attempt == 1;
+      if (!c.ok()) {
+        if (last) return c.status();
+        plan = plan * 3 / 4;  // the network was too large even at coarse steps
+        continue;
+      }
+      // Within 5% under the target, or the last try: done.  Else resize the
+      // network by the shortfall and fit again.
+      if (c->bytes.size() * 100 >= target.bytes * 95 || last) {
+        return finish(std::move(r), std::move(c.value()), image, t0);
+      }
+      // Finest steps still leave room: the network is too small.
+      plan = plan * target.bytes / std::max<uint64_t>(c->bytes.size(), 1);
+    }
+  }
+
+  // PSNR: start from the default-quality network; grow it while the float
+  // network misses the target (at most three fits).
+  uint64_t plan = bytes_for_bpp(bpp_for_quality(50), image.pixel_count());
+  Status last_error = internal_error("no fit");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (o.arch.encoding == Encoding::kGrid) {
+      // Finer latents for higher targets: the rate penalty halves per 3 dB
+      // (about one doubling of bpp) above the default's ~0.2 bpp / 25 dB.
+      o.grid_lambda =
+          0.075 * std::pow(2.0, -(target.psnr_db - 25.0) / 3.0) / std::pow(2.0, attempt);
+    } else {
+      o.arch.widths.assign(options.arch.widths.size(),
+                           width_for_bytes(o.arch, image.channels, plan, o.bits));
+    }
+    NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
+    StatusOr<Candidate> c = fit_psnr(r, image, target.psnr_db, zstd);
+    if (c.ok()) return finish(std::move(r), std::move(c.value()), image, t0);
+    last_error = c.status();
+    // Roughly 6 dB per doubling of parameters for these networks at low
+    // rates; aim a little above the shortfall.
+    const double missing_db = target.psnr_db - r.float_psnr_db + 0.5;
+    plan = static_cast<uint64_t>(plan * std::clamp(std::pow(2.0, missing_db / 3.0), 1.5, 8.0));
+  }
+  return Status(StatusCode::kLimit, "PSNR target of " + std::to_string(target.psnr_db) +
+                                        " dB not reached after three fits");
+}
+
+}  // namespace nifc
