@@ -24,10 +24,10 @@ check() {  # check FOLDER ALLOWED_REGEX
 }
 check format 'format/'
 check codec/decoder 'format/|codec/decoder/|include/nifc/'
-check codec/applications 'format/|codec/decoder/|codec/encoder/|codec/applications/|torch/'
+check codec/applications 'format/|codec/decoder/|codec/encoder/|codec/applications/|torch/|ATen/|c10/'
 while IFS= read -r line; do
   file=${line%%:*} inc=${line#*:}
-  [[ $inc =~ ^(format/|codec/decoder/|codec/encoder/|torch/) ]] && continue
+  [[ $inc =~ ^(format/|codec/decoder/|codec/encoder/|torch/|ATen/|c10/) ]] && continue
   [[ $inc == codec/applications/applications.h && $file =~ ^codec/encoder/plugin(_api.h|.cc)$ ]] && continue
   bad "$line (not allowed in codec/encoder)"
 done < <(includes codec/encoder)

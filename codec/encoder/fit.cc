@@ -1,5 +1,7 @@
 #include "codec/encoder/fit.h"
 
+#include <torch/cuda.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -16,7 +18,7 @@ std::string first_line(const std::string& s) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-bool ProgressReporter::report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+bool ProgressReporter::report(int steps_done, double elapsed, bool force, const at::Tensor& loss,
                               double best_psnr_db) {
   if (!o_.progress || !(force || elapsed - last_report_ >= 0.5)) return true;
   last_report_ = elapsed;
@@ -29,16 +31,16 @@ bool ProgressReporter::report(int steps_done, double elapsed, bool force, const 
   return o_.progress(prog_);
 }
 
-StatusOr<torch::Device> pick_device(const std::string& name) {
-  if (name == "cpu") return torch::Device(torch::kCPU);
+StatusOr<c10::Device> pick_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda") {
     if (!torch::cuda::is_available()) {
       return unsupported("CUDA requested but not available (this LibTorch has no CUDA, or no GPU)");
     }
-    return torch::Device(torch::kCUDA);
+    return c10::Device(c10::kCUDA);
   }
   if (name == "auto") {
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
   }
   return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
 }

@@ -4,7 +4,10 @@
 #ifndef NIFC_CODEC_ENCODER_FIT_H_
 #define NIFC_CODEC_ENCODER_FIT_H_
 
-#include <torch/torch.h>
+// The Tensor and Device types only: torch/torch.h (the nn and optim modules) costs seconds
+// of every compile that includes it.
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <string>
@@ -31,7 +34,7 @@ class ProgressReporter {
     prog_.total_steps = o.steps;
   }
   // False when the callback asked to stop.  `best_psnr_db` is 0 when unknown.
-  bool report(int steps_done, double elapsed, bool force, const torch::Tensor& loss,
+  bool report(int steps_done, double elapsed, bool force, const at::Tensor& loss,
               double best_psnr_db);
 
  private:
@@ -44,7 +47,7 @@ class ProgressReporter {
 // The device for `name`: "cpu", "cuda" (kUnsupported when LibTorch has no
 // CUDA here) or "auto" (CUDA when available, else the CPU).  Other names:
 // kInvalidArgument.
-StatusOr<torch::Device> pick_device(const std::string& name);
+StatusOr<c10::Device> pick_device(const std::string& name);
 
 // The learning rate at `step` (0-based) of `steps`: linear warm-up over
 // `warmup_steps` to `peak`, then cosine decay to peak * final_ratio.

@@ -21,20 +21,6 @@ namespace nifc {
 namespace cli {
 namespace {
 
-// The options every application shares, with encode's network and fit options; sine
-// networks on raw coordinates by default: their derivatives are what these commands fit,
-// and siren-pe's stall there (README "Applications").
-void add_application_options(CLI::App* cmd, ApplicationArgs& a) {
-  a.net.arch = "siren";
-  cmd->add_option("-o,--output", a.out, "Output .nif (- for stdout)")->required();
-  cmd->add_option("--png", a.png, "Also write the result, decoded at its size, to this PNG");
-  cmd->add_flag("-f,--force", a.force, "Overwrite existing output files");
-  cmd->add_flag("-q,--quiet", a.quiet, "Print nothing but errors");
-  cmd->add_flag("--json", a.json, "Print the result as one JSON object on stdout");
-  add_network_options(cmd, a.net, "siren (default), siren-pe, siren-fourier, relu, pe, fourier");
-  add_fit_options(cmd, a.opt, "Pixels (or pixel edges) per step (0: all)");
-}
-
 // Refuses outputs that are an input or (without -f) already exist; run before any fitting.
 Status check_outputs(const ApplicationArgs& a, const std::vector<std::string>& outs) {
   for (const std::string& in : a.inputs) {
@@ -289,82 +275,6 @@ int run_inpaint(ApplicationArgs& a) {
             r->missing_psnr_db, lin_missing, nn_missing),
        strf("PSNR on all pixels:     network %.2f dB, linear %.2f dB, nearest %.2f dB", r->psnr_db,
             lin_all, nn_all)});
-}
-
-CLI::App* add_poisson_command(CLI::App& app, ApplicationArgs& a) {
-  CLI::App* poi = app.add_subcommand(
-      "poisson", "Poisson reconstruction: fit a network whose derivatives match the image's");
-  poi->add_option("input", a.inputs, "Input PNG (- for stdin)")->required()->expected(1);
-  poi->add_option("--from", a.from, "gradient (forward differences) or laplacian (5-point)")
-      ->check(CLI::IsMember({"gradient", "laplacian"}))
-      ->capture_default_str();
-  poi->add_option("--line-weight", a.app.line_weight,
-                  "Weight of the residual integrated along rows/columns (0: pointwise only)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  // Derivative fits diverge at the encoder's peak rate: at 2e-3 a 3x96 SIREN on a
-  // 256x256 Kodak crop collapsed to a flat image (14-15 dB); 5e-4 reached 29.6 dB
-  // in 400 steps, 1e-4 25.4 dB.
-  a.opt.lr = 5e-4;
-  add_application_options(poi, a);
-  return poi;
-}
-
-CLI::App* add_blend_command(CLI::App& app, ApplicationArgs& a) {
-  CLI::App* ble = app.add_subcommand(
-      "blend", "Gradient-domain blending: fit one network to a field combined from A and B");
-  ble->add_option("inputs", a.inputs, "A.png B.png (same size and channels)")
-      ->required()
-      ->expected(2);
-  ble->add_option("--rule", a.rule,
-                  "max (larger difference per edge) or mask (B's inside the mask)")
-      ->check(CLI::IsMember({"max", "mask"}));
-  ble->add_option("--mask", a.mask,
-                  "PNG, nonzero = the region blended (default rule then: mask); A's values are "
-                  "kept outside it");
-  // The line loss assumes a gradient field; a blended one is not, and the
-  // per-line integrals then disagree, which shows as row and column streaks.
-  a.app.line_weight = 0;
-  ble->add_option("--line-weight", a.app.line_weight,
-                  "Weight of the residual integrated along rows/columns (0: pointwise only)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  ble->add_option("--span-weight", a.app.span_weight,
-                  "Weight of value differences over spans of 1, 2, 4, ... pixels (0: off)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  ble->add_flag("--no-warm-start", a.no_warm_start,
-                "Start the fit from the field alone, not from the offset composite");
-  ble->add_option("--value-weight", a.app.value_weight,
-                  "Weight of the fit to A's values outside the mask (0: the field alone)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  a.opt.lr = 5e-4;  // as for poisson
-  add_application_options(ble, a);
-  return ble;
-}
-
-CLI::App* add_inpaint_command(CLI::App& app, ApplicationArgs& a) {
-  CLI::App* inp = app.add_subcommand(
-      "inpaint", "Inpainting: fit on known pixels only, decode everywhere, compare baselines");
-  inp->add_option("input", a.inputs, "Input PNG (- for stdin)")->required()->expected(1);
-  inp->add_option("--keep", a.keep, "Keep N random pixels (chosen with --seed)")
-      ->each([&a](const std::string&) { a.keep_given = true; });
-  inp->add_option("--mask", a.mask, "PNG, nonzero = known pixel");
-  a.app.tv = 0.3;
-  inp->add_option("--tv", a.app.tv, "Weight of the total-variation prior (0: off)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  inp->add_option("--tv-points", a.app.tv_points, "Random points per step for the prior")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  inp->add_option("--nearest-png", a.nearest_png, "Write the nearest-neighbour baseline here");
-  inp->add_option("--linear-png", a.linear_png, "Write the linear (Delaunay) baseline here");
-  inp->add_option("--known-png", a.known_png, "Write the known pixels (others black) here");
-  // Sparse samples want a smoother network than a whole image does.
-  a.net.omega0 = 10.0f;
-  add_application_options(inp, a);
-  return inp;
 }
 
 }  // namespace cli

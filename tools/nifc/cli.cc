@@ -115,39 +115,5 @@ Status save_png(const std::string& path, const Image& img, bool force) {
                          w.message().rfind(path, 0) == 0 ? w.message() : path + ": " + w.message());
 }
 
-void add_network_options(CLI::App* cmd, NetworkChoice& e, const std::string& arch_help) {
-  cmd->add_option("--arch", e.arch, arch_help);
-  cmd->add_option("--hidden", e.hidden, "Width of each hidden layer (default per arch)");
-  cmd->add_option("--layers", e.layers, "Number of hidden layers (default per arch)");
-  cmd->add_option("--omega0", e.omega0, "SIREN first-layer frequency factor")
-      ->capture_default_str();
-  cmd->add_option("--omega", e.omega, "SIREN hidden-layer frequency factor")->capture_default_str();
-  cmd->add_option("--pe-levels", e.pe_levels, "Positional encoding levels L (default per arch)");
-  cmd->add_option("--ff-features", e.ff_features, "Fourier features m (default hidden/2)");
-  cmd->add_option("--ff-sigma", e.ff_sigma, "Fourier feature scale sigma")->capture_default_str();
-  cmd->add_option("--ff-seed", e.ff_seed, "Seed of the Fourier matrix");
-}
-
-void add_fit_options(CLI::App* cmd, EncodeOptions& o, const std::string& batch_help) {
-  cmd->add_option("--bits", o.bits, "Bits per quantized weight")
-      ->check(CLI::Range(2, 16))
-      ->capture_default_str();
-  cmd->add_option("--steps", o.steps, "Optimizer steps")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--time-limit", o.time_limit_s, "Stop fitting after S seconds")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch", o.batch_pixels, batch_help)
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--device", o.device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
-      ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o.seed, "Random seed")->capture_default_str();
-}
-
 }  // namespace cli
 }  // namespace nifc

@@ -1,12 +1,11 @@
 // The nifc CLI's shared parts: exit codes, error lines, JSON output, the human names of
-// networks, output checks, PNG files, the option blocks that several commands declare,
-// and each command's arguments and entry points (one .cc file per command).  Thin by
+// networks, output checks, PNG files, and each command's arguments and entry point (one
+// .cc file per command; main.cc declares the options).  Thin by
 // design (README "Layout"): it parses arguments, reads and writes files and prints; the
 // codec (codec/) does the work and decides the policy (codec/encoder/presets.h).
 #ifndef NIFC_TOOLS_NIFC_CLI_H_
 #define NIFC_TOOLS_NIFC_CLI_H_
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -54,18 +53,12 @@ StatusOr<Image> load_png(const std::string& path);
 // Writes `img` as a PNG at `path` atomically; nothing for an empty path.
 Status save_png(const std::string& path, const Image& img, bool force);
 
-// The option blocks that `encode` and the applications share, declared once:
-// the network (--arch ... --ff-seed) and the fit (--bits ... --seed).
-void add_network_options(CLI::App* cmd, NetworkChoice& net, const std::string& arch_help);
-void add_fit_options(CLI::App* cmd, EncodeOptions& opt, const std::string& batch_help);
-
-// ---- commands (info.cc, decode.cc, encode.cc, applications.cc) -------------------------
+// ---- commands: the arguments main.cc fills, the entry points each command file defines --
 
 struct InfoArgs {
   std::string in;
   bool json = false;
 };
-CLI::App* add_info_command(CLI::App& app, InfoArgs& a);
 int run_info(const InfoArgs& a);
 
 struct DecodeArgs {
@@ -79,8 +72,11 @@ struct DecodeArgs {
   uint32_t depth = 0;
   int threads = 0;
 };
-CLI::App* add_decode_command(CLI::App& app, DecodeArgs& a);
 int run_decode(const DecodeArgs& a);
+
+// Images encoded at once by default in a batch (--jobs): measured on this 2-core machine,
+// see README "Batch encoding".
+constexpr int kDefaultJobs = 1;
 
 struct EncodeArgs {
   std::vector<std::string> inputs;  // one or more PNGs
@@ -92,9 +88,7 @@ struct EncodeArgs {
   std::string curve;      // CSV of step,psnr_db at each evaluation
   EncodeRequest request;  // the network, target, fit and tile options
 };
-CLI::App* add_encode_command(CLI::App& app, EncodeArgs& a);
-// `cmd` is the parsed subcommand (which options were given).
-int run_encode(CLI::App* cmd, EncodeArgs& a);
+int run_encode(EncodeArgs& a);
 
 // poisson, blend, inpaint.
 struct ApplicationArgs {
@@ -116,9 +110,6 @@ struct ApplicationArgs {
   ApplicationOptions app;
   std::string nearest_png, linear_png, known_png;
 };
-CLI::App* add_poisson_command(CLI::App& app, ApplicationArgs& a);
-CLI::App* add_blend_command(CLI::App& app, ApplicationArgs& a);
-CLI::App* add_inpaint_command(CLI::App& app, ApplicationArgs& a);
 int run_poisson(ApplicationArgs& a);
 int run_blend(ApplicationArgs& a);
 int run_inpaint(ApplicationArgs& a);

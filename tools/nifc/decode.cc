@@ -13,28 +13,6 @@
 namespace nifc {
 namespace cli {
 
-CLI::App* add_decode_command(CLI::App& app, DecodeArgs& a) {
-  CLI::App* dec = app.add_subcommand("decode", "Decode a .nif file to PNG, at any size");
-  dec->add_option("input", a.in, "The .nif file (- for stdin)")->required();
-  dec->add_option("-o,--output", a.out, "Output PNG (- for stdout)")->required();
-  dec->add_flag("-f,--force", a.force, "Overwrite an existing output file");
-  dec->add_flag("-q,--quiet", a.quiet, "Print nothing but errors");
-  dec->add_option("--width", a.width, "Output width (height follows the aspect unless given)");
-  dec->add_option("--height", a.height, "Output height (width follows the aspect unless given)");
-  dec->add_option("--scale", a.scale, "Output size as a multiple of the stored size")
-      ->check(CLI::PositiveNumber);
-  dec->add_option("--region", a.region, "Decode only X,Y,W,H of the output grid")
-      ->delimiter(',')
-      ->expected(4);
-  dec->add_option("--supersample", a.supersample, "S x S samples per pixel (anti-aliasing)")
-      ->check(CLI::Range(1, 16));
-  dec->add_option("--depth", a.depth, "Output bits per sample, 8 or 16 (default: the source's)")
-      ->check(CLI::IsMember({8, 16}));
-  dec->add_option("--threads", a.threads, "Decoder threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  return dec;
-}
-
 int run_decode(const DecodeArgs& a) {
   const Status out_ok = check_output(a.in, a.out);
   if (!out_ok.ok()) return fail(a.in, out_ok);

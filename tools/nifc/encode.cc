@@ -159,10 +159,6 @@ std::string file_stem(const std::string& path) {
   return name;
 }
 
-// Images encoded at once by default in a batch (--jobs): measured on this 2-core machine,
-// see README "Batch encoding".
-constexpr int kDefaultJobs = 1;
-
 // What a worker process reports per image through the results pipe; one write() of less
 // than PIPE_BUF bytes, so records from several workers never interleave.
 struct JobRecord {
@@ -269,10 +265,7 @@ int run_encode_jobs(const EncodeArgs& a, const std::vector<std::string>& inputs,
 // `encode IN -o OUT`, or `encode IN... --out-dir DIR` (DIR/<stem>.nif per input).  A batch
 // runs --jobs images at once (kDefaultJobs by default), splitting --threads between them.
 // A failed image prints its one-line error and the batch goes on; the exit code is then 1.
-int run_encode(CLI::App* cmd, EncodeArgs& a) {
-  a.request.auto_arch = cmd->get_option("--arch")->count() == 0 && a.request.net.hidden == 0;
-  a.request.steps_given = cmd->get_option("--steps")->count() > 0;
-  a.request.batch_given = cmd->get_option("--batch")->count() > 0;
+int run_encode(EncodeArgs& a) {
   const std::vector<std::string> inputs = a.inputs;
   if (inputs.empty()) return usage_error("encode: no input");
   if (a.out.empty() && a.out_dir.empty()) {
@@ -357,66 +350,6 @@ int run_encode(CLI::App* cmd, EncodeArgs& a) {
                  pixels ? 8.0 * bytes / pixels : 0.0, ok ? psnr_sum / ok : 0.0, seconds);
   }
   return rc;
-}
-
-CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
-  CLI::App* enc = app.add_subcommand("encode", "Fit a network to a PNG and write a .nif file");
-  enc->add_option("input", e.inputs, "Input PNGs (- for stdin)")->required();
-  enc->add_option("-o,--output", e.out, "Output .nif (- for stdout); one input only");
-  enc->add_option("--out-dir", e.out_dir, "Write DIR/<stem>.nif for each input");
-  enc->add_option("--jobs", e.jobs,
-                  "Images encoded at once in a batch, --threads split between them "
-                  "(default: " +
-                      std::to_string(kDefaultJobs) + ")")
-      ->check(CLI::NonNegativeNumber);
-  enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
-  enc->add_flag("--quiet", e.quiet, "Print nothing but errors");
-  CLI::Option* o_bpp =
-      enc->add_option("--bpp", e.request.target.bpp, "Target bits per pixel (never exceeded)")
-          ->check(CLI::PositiveNumber);
-  CLI::Option* o_size =
-      enc->add_option("--size", e.request.target.size, "Target file size in bytes (never exceeded)")
-          ->check(CLI::PositiveNumber);
-  CLI::Option* o_psnr =
-      enc->add_option("--psnr", e.request.target.psnr, "Target PSNR in dB (smallest file)")
-          ->check(CLI::PositiveNumber);
-  CLI::Option* o_quality = enc->add_option("-q,--quality", e.request.target.quality,
-                                           "Quality preset 0..100 (bpp = 0.05 * 2^(q/25))")
-                               ->check(CLI::Range(0.0, 100.0));
-  o_bpp->excludes(o_size)->excludes(o_psnr)->excludes(o_quality);
-  o_size->excludes(o_psnr)->excludes(o_quality);
-  o_psnr->excludes(o_quality);
-  enc->add_flag("--json", e.json, "Print the result as one JSON object on stdout");
-  add_network_options(enc, e.request.net,
-                      "siren-pe (default; grid with --bpp, --size or -q), siren, siren-fourier, "
-                      "relu, pe, fourier, grid");
-  enc->add_option("--grid-levels", e.request.net.grid_levels, "Grid: latent levels")
-      ->capture_default_str();
-  enc->add_option("--grid-channels", e.request.net.grid_channels, "Grid: latent channels per level")
-      ->capture_default_str();
-  enc->add_option("--grid-coarsen", e.request.net.grid_coarsen,
-                  "Grid: finest level is the image size / 2^N")
-      ->capture_default_str();
-  enc->add_option("--grid-lambda", e.request.options.grid_lambda,
-                  "Grid: rate penalty (without a rate target)")
-      ->capture_default_str();
-  enc->add_option("--grid-lr-ratio", e.request.options.grid_lr_ratio,
-                  "Grid: the latents' learning rate over the network's")
-      ->check(CLI::Range(0.01, 1000.0))
-      ->capture_default_str();
-  add_fit_options(enc, e.request.options, "Pixels per step (0: the whole image)");
-  enc->add_option("--eval-every", e.request.options.eval_every,
-                  "Steps between full-image evaluations")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
-  enc->add_option("--tile-size", e.request.tile_size,
-                  "Tile larger images into tiles of at most N x N pixels (0: never)")
-      ->capture_default_str();
-  enc->add_option("--tile-overlap", e.request.tile_overlap, "Pixels a tile overlaps each neighbour")
-      ->check(CLI::Range(1, 65535))
-      ->capture_default_str();
-  return enc;
 }
 
 }  // namespace cli

@@ -10,13 +10,6 @@
 namespace nifc {
 namespace cli {
 
-CLI::App* add_info_command(CLI::App& app, InfoArgs& a) {
-  CLI::App* info = app.add_subcommand("info", "Print a .nif file's header without decoding it");
-  info->add_option("input", a.in, "The .nif file (- for stdin)")->required();
-  info->add_flag("--json", a.json, "Machine-readable output");
-  return info;
-}
-
 int run_info(const InfoArgs& a) {
   const std::string& in = a.in;
   StatusOr<std::vector<uint8_t>> bytes = read_file(in);
