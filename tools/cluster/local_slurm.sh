@@ -24,9 +24,27 @@ die() { echo "local_slurm: $*" >&2; exit 1; }
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 stop_cluster() {
-  local dir=$1 pid
+  local dir=$1 pid jobs
   [[ -f $dir/pids ]] || return 0
-  # slurmd first (it ends its job steps), then the controller, then munge.
+  # Jobs first: slurmd leaves running job steps alone when it stops.  Cancel every job
+  # of this cluster and wait (bounded) until none is left; then end any process of a
+  # job that slurmd still tracks (scontrol listpids asks the local slurmstepds).
+  if [[ -f $dir/slurm.conf ]]; then
+    export SLURM_CONF=$dir/slurm.conf
+    jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u || true)
+    if [[ -n $jobs ]]; then
+      # shellcheck disable=SC2086
+      timeout 10 scancel $jobs 2>/dev/null || true
+      for _ in $(seq 30); do
+        [[ -z $(timeout 10 squeue -h -o %A 2>/dev/null || true) ]] && break
+        sleep 0.5
+      done
+    fi
+    for pid in $(timeout 10 scontrol listpids 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ {print $1}'); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  fi
+  # Then slurmd, the controller, munge.
   for pid in $(tac "$dir/pids"); do
     kill -TERM "$pid" 2>/dev/null || true
   done

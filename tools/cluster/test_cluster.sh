@@ -30,6 +30,7 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: slurmd must run as root to start jobs"; exit 77; }
 [[ -x $NIFC ]] || { echo "FAIL: $NIFC is not executable"; exit 1; }
 
+# /tmp, not $TMPDIR: the munge socket's path must stay short (108 bytes at most).
 T=$(mktemp -d /tmp/nifc-cluster-test.XXXXXX)
 step() { echo "[$(($(date +%s) - T0)) s] $*"; }
 fail() {
@@ -94,9 +95,10 @@ submit() {
 }
 last_job() { tail -n 1 "$OUT/.nifc-cluster/jobs.tsv" | cut -f1; }
 wait_job() { # JOB TIMEOUT_S: until no task of JOB is pending or running
-  local job=$1 limit=$2 start=$SECONDS
-  while [[ -n $(squeue -h -j "$job" -o %i 2>/dev/null) ]]; do
-    ((SECONDS - start < limit)) || { squeue -r -j "$job"; fail "job $job still queued after $limit s"; }
+  local job=$1 limit=$2 start=$SECONDS queued
+  while true; do
+    queued=$(squeue -h -j "$job" -o %i 2>&1) && [[ -z $queued ]] && return 0
+    ((SECONDS - start < limit)) || fail "job $job not done after $limit s: $queued"
     sleep 0.5
   done
 }
