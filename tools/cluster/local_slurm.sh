@@ -50,11 +50,11 @@ stop_cluster() {
   done
   for _ in $(seq 50); do
     local alive=0
-    for pid in $(cat "$dir/pids"); do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in $(<"$dir/pids"); do kill -0 "$pid" 2>/dev/null && alive=1; done
     ((alive)) || break
     sleep 0.1
   done
-  for pid in $(cat "$dir/pids"); do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in $(<"$dir/pids"); do kill -KILL "$pid" 2>/dev/null || true; done
   rm -f "$dir/pids"
 }
 
@@ -62,7 +62,12 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-show_log() { [[ -f $1 ]] && { echo "--- $1 (last lines)" >&2; tail -n 30 "$1" >&2; } || true; }
+show_log() {
+  if [[ -f $1 ]]; then
+    echo "--- $1 (last lines)" >&2
+    tail -n 30 "$1" >&2
+  fi
+}
 
 start_cluster() {
   local dir=$1 cpus=$2 watch=$3
@@ -155,7 +160,7 @@ EOF
   for _ in $(seq 120); do
     state=$(sinfo -h -n "$host" -o %T 2>/dev/null | head -n1 || true)
     [[ $state == idle ]] && break
-    for pid in $(cat "$dir/pids"); do
+    for pid in $(<"$dir/pids"); do
       kill -0 "$pid" 2>/dev/null || {
         for f in "$dir"/log/*; do show_log "$f"; done
         stop_cluster "$dir"; die "a daemon exited during start-up"; }

@@ -293,6 +293,8 @@ def cmd_run_shard(args):
                 record(img, "skipped", bytes=info.get("bytes", os.path.getsize(img["output"])),
                        bpp=info.get("bpp"))
                 continue
+        if runner.stop_signal:  # arrived during the nifc info above
+            break
         remove_stale_temps(img["output"])
         opts = merge_options(plan["nifc_options"], img["options"])
         if "--threads" not in {name for name, _ in option_groups(opts)}:
@@ -317,6 +319,8 @@ def cmd_run_shard(args):
             failed += 1
             record(img, "failed", error=f"cannot run {nifc}: {e}", wall_seconds=0.0)
             continue
+        if runner.stop_signal:  # arrived before runner.child was set: forward it now
+            runner.child.send_signal(signal.SIGTERM)
         reader = threading.Thread(target=pump, args=(runner.child.stderr,), daemon=True)
         reader.start()
         out = runner.child.stdout.read()

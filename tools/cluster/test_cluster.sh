@@ -91,7 +91,7 @@ OPTS=(--steps 10 --hidden 8 --threads 1)
 OUT=$T/out
 submit() {
   "$CLUSTER" submit "$T/img/manifest.txt" --out-dir "$OUT" --shards 3 --nifc "$NIFC" \
-    --time 10 --job-name nifc-test "$@" -- "${OPTS[@]}"
+    --time 10 --job-name nifc-test -- "${OPTS[@]}"
 }
 last_job() { tail -n 1 "$OUT/.nifc-cluster/jobs.tsv" | cut -f1; }
 wait_job() { # JOB TIMEOUT_S: until no task of JOB is pending or running
