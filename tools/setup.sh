@@ -8,8 +8,8 @@ BUILD=${1:-build}
 shift || true
 
 PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenblas0-openmp libpng-dev libzstd-dev
-  libcli11-dev nlohmann-json3-dev doctest-dev python3-numpy python3-scipy python3-matplotlib python3-pil
-  clang-14 libclang-rt-14-dev)
+  libcli11-dev nlohmann-json3-dev doctest-dev python3-numpy python3-scipy python3-matplotlib
+  python3-pil clang-14 libclang-rt-14-dev slurm-wlm munge)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
