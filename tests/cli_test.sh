@@ -91,6 +91,7 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     "$NIFC" encode "$T/missing.png" -o "$T/m.nif"
   echo "hello" >"$T/text.png"
   expect_fail "encode non-PNG" "not a PNG file" "$T/t.nif" -- "$NIFC" encode "$T/text.png" -o "$T/t.nif"
+  grep -q 'text.png: .*text.png' "$T/stderr" && bad "path named twice: $(cat "$T/stderr")" || ok
   # Batch encoding: several inputs into --out-dir (DIR/<stem>.nif).  A bad input fails
   # alone with its one-line error; the others are written; the exit code is 1; --json
   # gives one line per image; a summary line counts them.

@@ -13,7 +13,13 @@ namespace nifc {
 namespace cli {
 
 int fail(const std::string& file, const Status& s) {
-  std::fprintf(stderr, "nifc: %s: %s\n", file.c_str(), s.to_string().c_str());
+  // Messages of the PNG and file readers already start with the path.
+  const std::string m = s.to_string();
+  if (m.rfind(file + ": ", 0) == 0) {
+    std::fprintf(stderr, "nifc: %s\n", m.c_str());
+  } else {
+    std::fprintf(stderr, "nifc: %s: %s\n", file.c_str(), m.c_str());
+  }
   return kExitError;
 }
 
