@@ -151,6 +151,28 @@ TEST_CASE("grid: encode -> decode of the committed sample reaches the PSNR floor
   CHECK(psnr_db(img, d.value()) == doctest::Approx(r->psnr_db).epsilon(1e-9));
 }
 
+// The same fit on the fused step and on LibTorch's autograd: the same seed, noise and
+// steps, so the two follow the same path up to float rounding.
+TEST_CASE("fused grid step: a fit reaches the PSNR of the LibTorch fit") {
+  const Image img = load_sample("parrots.png");
+  Architecture a = make_arch("grid");
+  a.grid_channels = 1;
+  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
+  EncodeOptions o = quick_options(a, 150);
+  o.batch_pixels = 0;
+  o.lr = 1e-2;
+  o.grid_lr_ratio = 2.0;
+  StatusOr<EncodeResult> fused = encode_image(img, o);
+  o.fused_step = false;
+  StatusOr<EncodeResult> plain = encode_image(img, o);
+  REQUIRE(fused.ok());
+  REQUIRE(plain.ok());
+  MESSAGE("parrots.png grid, 150 steps: fused " << fused->float_psnr_db << " dB, LibTorch "
+                                                << plain->float_psnr_db << " dB");
+  CHECK(std::fabs(fused->float_psnr_db - plain->float_psnr_db) < 0.1);
+  CHECK(std::fabs(fused->psnr_db - plain->psnr_db) < 0.1);
+}
+
 TEST_CASE("grayscale 16-bit and RGBA images keep their layout") {
   for (const std::string name : {"gray16.png", "rgba.png"}) {
     CAPTURE(name);

@@ -12,6 +12,7 @@
 
 #include "codec/decoder/decoder.h"
 #include "codec/encoder/fit.h"
+#include "codec/encoder/grid_step.h"
 #include "codec/encoder/quantize.h"
 #include "codec/encoder/torch_net.h"
 
@@ -184,6 +185,47 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
   };
 
+  // The fused CPU step (codec/encoder/grid_step.h): features, their gradient and the
+  // targets feature-major; the parameters' gradients are written in place.
+  const bool fused = o.fused_step && device.is_cpu() && full_batch && grid_step_supported(o.arch);
+  std::unique_ptr<GridUpsampler> upsampler;
+  torch::Tensor features, dfeatures, target_fm;
+  if (fused) {
+    upsampler = std::make_unique<GridUpsampler>(o.arch, image.width, image.height);
+    features = torch::empty({static_cast<int64_t>(upsampler->features()), n});
+    dfeatures = torch::empty_like(features);
+    target_fm = target.t().contiguous();
+    for (torch::Tensor& p : net.params) p.mutable_grad() = torch::zeros_like(p);
+  }
+  const int fit_threads = device.is_cpu() ? torch::get_num_threads() : 1;
+  // One fused step: forward, loss and gradients of the MLP and the latents (with the
+  // quantization noise the torch path adds in TorchNet::encode).  Returns the loss.
+  auto fused_step = [&]() -> torch::Tensor {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> noisy;
+    std::vector<const float*> latents, w, b;
+    std::vector<float*> dlatents, dw, db;
+    for (size_t k = mlp_params; k < net.params.size(); ++k) {
+      const torch::Tensor& lat = net.params[k];
+      noisy.push_back((lat + (torch::rand_like(lat) - 0.5) * kLatentStep).contiguous());
+      latents.push_back(noisy.back().data_ptr<float>());
+      dlatents.push_back(lat.mutable_grad().data_ptr<float>());
+    }
+    for (size_t l = 0; l < mlp_params; l += 2) {
+      w.push_back(net.params[l].data_ptr<float>());
+      b.push_back(net.params[l + 1].data_ptr<float>());
+      dw.push_back(net.params[l].mutable_grad().data_ptr<float>());
+      db.push_back(net.params[l + 1].mutable_grad().data_ptr<float>());
+    }
+    upsampler->forward(latents, features.data_ptr<float>(), fit_threads);
+    const double values = static_cast<double>(n) * ch;
+    const double sse = mlp_mse_step(o.arch, ch, w, b, features.data_ptr<float>(),
+                                    target_fm.data_ptr<float>(), static_cast<size_t>(n),
+                                    1.0 / values, dfeatures.data_ptr<float>(), dw, db, fit_threads);
+    upsampler->backward(dfeatures.data_ptr<float>(), dlatents, fit_threads);
+    return torch::tensor(sse / values, torch::kFloat64);
+  };
+
   ProgressReporter progress(o, variance);
   int step = 0;
   for (; step < o.steps; ++step) {
@@ -201,20 +243,28 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       t = target.index_select(0, idx);
     }
     adam->zero_grad();
-    net.latent_noise = grid ? kLatentStep : 0.0;
-    torch::Tensor loss = torch::mse_loss(net.forward(c), t);
-    net.latent_noise = 0.0;
-    torch::Tensor objective = loss;
+    torch::Tensor loss;
+    if (fused) {
+      loss = fused_step();
+    } else {
+      net.latent_noise = grid ? kLatentStep : 0.0;
+      loss = torch::mse_loss(net.forward(c), t);
+      net.latent_noise = 0.0;
+    }
+    torch::Tensor objective = fused ? torch::Tensor() : loss;
     if (grid && lambda > 0) {
       // Estimated latent bits per pixel (a Laplacian-ish code length proxy).
-      torch::Tensor bits = torch::zeros({}, loss.options());
+      torch::Tensor bits = torch::zeros({}, net.params[mlp_params].options());
       for (size_t k = mlp_params; k < net.params.size(); ++k) {
         bits = bits + torch::log2(1.0 + net.params[k].abs() / kLatentStep).sum();
       }
-      objective = loss + lambda * bits / static_cast<double>(n);
+      const torch::Tensor rate = lambda * bits / static_cast<double>(n);
+      objective = objective.defined() ? objective + rate : rate;
     }
-    objective.backward();
+    // The fused step has written the loss's gradients; backward adds the rate's.
+    if (objective.defined()) objective.backward();
     adam->step();
+    if (o.on_step) o.on_step(step + 1);
 
     const bool last = step + 1 == o.steps;
     const double elapsed = seconds_since(t0);

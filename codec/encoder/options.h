@@ -62,6 +62,12 @@ struct EncodeOptions {
   // Called after each full-image evaluation (every eval_every steps and at the
   // end) with the step count and the float network's PSNR in dB.
   std::function<void(int step, double psnr_db)> on_eval;
+  // Called after every optimizer step with the number of steps done (benchmarks).
+  std::function<void(int steps_done)> on_step;
+  // On the CPU, fit a grid with a ReLU MLP on whole images with the fused step of
+  // codec/encoder/grid_step.h instead of LibTorch's autograd (the same function and loss;
+  // 6-8x faster here).  false: LibTorch for every step (the reference).
+  bool fused_step = true;
 };
 
 struct EncodeResult {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "format/nif_format.h"
+#include "format/tile_layout.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace nifc::fuzz {

@@ -144,6 +144,8 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
                   "Steps between full-image evaluations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  enc->add_flag("--torch-step{false}", e.request.options.fused_step,
+                "Fit grids with LibTorch's autograd, not the fused CPU step (the reference)");
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
   enc->add_option("--tile-size", e.request.tile_size,
                   "Tile larger images into tiles of at most N x N pixels (0: never)")
