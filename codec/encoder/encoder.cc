@@ -198,17 +198,32 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     for (torch::Tensor& p : net.params) p.mutable_grad() = torch::zeros_like(p);
   }
   const int fit_threads = device.is_cpu() ? torch::get_num_threads() : 1;
+  // The fused step runs its own threads; LibTorch's few ops per step (Adam) are faster
+  // on one thread than waking OpenMP's (2.7 against 1.8 ms per step here).  Evaluations
+  // get all threads back.
+  auto torch_threads = [&](bool all) {
+    if (fused) torch::set_num_threads(all ? fit_threads : 1);
+  };
+  torch_threads(false);
   // One fused step: forward, loss and gradients of the MLP and the latents (with the
-  // quantization noise the torch path adds in TorchNet::encode).  Returns the loss.
-  auto fused_step = [&]() -> torch::Tensor {
+  // quantization noise the torch path adds in TorchNet::encode, uniform of width
+  // kLatentStep, drawn by add_latent_noise), and the rate term's gradient,
+  // lambda / n * d/dx log2(1 + |x| / step), written by hand too.  Returns the loss.
+  std::vector<torch::Tensor> noisy;  // the latents with this step's noise
+  for (size_t k = mlp_params; fused && k < net.params.size(); ++k) {
+    noisy.push_back(torch::empty_like(net.params[k]));
+  }
+  auto fused_step = [&](int step_index, double rate_lambda) -> torch::Tensor {
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> noisy;
     std::vector<const float*> latents, w, b;
     std::vector<float*> dlatents, dw, db;
     for (size_t k = mlp_params; k < net.params.size(); ++k) {
       const torch::Tensor& lat = net.params[k];
-      noisy.push_back((lat + (torch::rand_like(lat) - 0.5) * kLatentStep).contiguous());
-      latents.push_back(noisy.back().data_ptr<float>());
+      float* y = noisy[k - mlp_params].data_ptr<float>();
+      const uint32_t key = latent_noise_key(o.seed, step_index, k - mlp_params);
+      add_latent_noise(lat.data_ptr<float>(), key, kLatentStep, y, static_cast<size_t>(lat.numel()),
+                       fit_threads);
+      latents.push_back(y);
       dlatents.push_back(lat.mutable_grad().data_ptr<float>());
     }
     for (size_t l = 0; l < mlp_params; l += 2) {
@@ -223,6 +238,13 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
                                     target_fm.data_ptr<float>(), static_cast<size_t>(n),
                                     1.0 / values, dfeatures.data_ptr<float>(), dw, db, fit_threads);
     upsampler->backward(dfeatures.data_ptr<float>(), dlatents, fit_threads);
+    if (rate_lambda > 0) {
+      const float coef = static_cast<float>(rate_lambda / static_cast<double>(n) / std::log(2.0));
+      for (size_t k = mlp_params; k < net.params.size(); ++k) {
+        add_rate_gradient(net.params[k].data_ptr<float>(), coef, kLatentStep,
+                          dlatents[k - mlp_params], static_cast<size_t>(net.params[k].numel()));
+      }
+    }
     return torch::tensor(sse / values, torch::kFloat64);
   };
 
@@ -245,23 +267,24 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     adam->zero_grad();
     torch::Tensor loss;
     if (fused) {
-      loss = fused_step();
+      loss = fused_step(step, grid ? lambda : 0.0);
     } else {
       net.latent_noise = grid ? kLatentStep : 0.0;
+      net.noise_seed = o.seed;
+      net.noise_step = step;
       loss = torch::mse_loss(net.forward(c), t);
       net.latent_noise = 0.0;
     }
     torch::Tensor objective = fused ? torch::Tensor() : loss;
-    if (grid && lambda > 0) {
+    if (!fused && grid && lambda > 0) {
       // Estimated latent bits per pixel (a Laplacian-ish code length proxy).
       torch::Tensor bits = torch::zeros({}, net.params[mlp_params].options());
       for (size_t k = mlp_params; k < net.params.size(); ++k) {
         bits = bits + torch::log2(1.0 + net.params[k].abs() / kLatentStep).sum();
       }
-      const torch::Tensor rate = lambda * bits / static_cast<double>(n);
-      objective = objective.defined() ? objective + rate : rate;
+      objective = loss + lambda * bits / static_cast<double>(n);
     }
-    // The fused step has written the loss's gradients; backward adds the rate's.
+    // (The fused step has written all the gradients itself.)
     if (objective.defined()) objective.backward();
     adam->step();
     if (o.on_step) o.on_step(step + 1);
@@ -285,7 +308,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       lambda *= std::exp(0.3 * r);
     }
     if (eval) {
+      torch_threads(true);
       const double mse = full_mse(net, coords, target, stddev_dev);
+      torch_threads(false);
       // Steered, the error rises with the penalty: only a non-finite one diverged.
       if (!best.empty() && (steer ? !std::isfinite(mse) : !(mse < 2.0 * best_mse))) {
         // Diverged (3 dB worse than the best, or not finite): go back to the
@@ -308,6 +333,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       break;
     }
   }
+  torch_threads(true);
   const double fit_seconds = seconds_since(t0);
 
   // Quantize the best weights and pack them (SPEC.md §6.2).

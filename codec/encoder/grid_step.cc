@@ -11,6 +11,8 @@
 #include <system_error>
 #include <thread>
 
+#include "format/prng.h"
+
 namespace nifc {
 namespace {
 
@@ -116,6 +118,30 @@ uint64_t mlp_step_macs_per_point(const Architecture& arch, uint32_t channels) {
   uint64_t macs = 0;
   for (const LayerShape& s : layer_shapes(arch, channels)) macs += 3 * uint64_t{s.in} * s.out;
   return macs;
+}
+
+void add_latent_noise(const float* x, uint32_t key, float step, float* y, size_t n, int threads) {
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(n / 65536 + 1)));
+  run_threads(threads, [&](int t) {
+    const size_t b = n * static_cast<size_t>(t) / static_cast<size_t>(threads);
+    const size_t e = n * (static_cast<size_t>(t) + 1) / static_cast<size_t>(threads);
+#if NIFC_GRID_STEP_X86
+    if (use_avx2()) return avx2::add_hashed_noise(x, key, step, y, b, e);
+#endif
+    baseline::add_hashed_noise(x, key, step, y, b, e);
+  });
+}
+
+void add_rate_gradient(const float* x, float coef, float step, float* g, size_t n) {
+#if NIFC_GRID_STEP_X86
+  if (use_avx2()) return avx2::add_rate_gradient(x, coef, step, g, n);
+#endif
+  baseline::add_rate_gradient(x, coef, step, g, n);
+}
+
+uint32_t latent_noise_key(uint64_t seed, int step, size_t level) {
+  uint64_t state = seed * 0x100000001B3ull + static_cast<uint64_t>(step) * 64 + level;
+  return static_cast<uint32_t>(splitmix64(&state) >> 32);
 }
 
 uint64_t grid_step_flops(const Architecture& arch, uint32_t channels, uint32_t width,

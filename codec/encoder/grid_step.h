@@ -67,6 +67,18 @@ double mlp_mse_step(const Architecture& arch, uint32_t channels, const std::vect
                     size_t n, double grad_scale, float* dfeatures, const std::vector<float*>& dw,
                     const std::vector<float*>& db, int threads);
 
+// The latents with their training noise: y = x + (u - 1/2) * step, u uniform in [0, 1)
+// from a counter-based hash of (key, index) (24 bits): the same for any thread count.
+void add_latent_noise(const float* x, uint32_t key, float step, float* y, size_t n, int threads);
+
+// The noise key of grid level `level` at optimizer step `step` of a fit seeded `seed`: the
+// fused step and TorchNet::encode draw the same noise from it.
+uint32_t latent_noise_key(uint64_t seed, int step, size_t level);
+
+// The gradient of the rate proxy coef / ln 2 * sum log2(1 + |x| / step), added to g:
+// g += coef * sign(x) / (step + |x|), with sign(0) = 0 as in LibTorch's abs.
+void add_rate_gradient(const float* x, float coef, float step, float* g, size_t n);
+
 // Multiply-adds per point of one training step of the MLP: forward, input gradient, weight
 // gradient (3 x the layers' in x out), for FLOP counts (2 per multiply-add).
 uint64_t mlp_step_macs_per_point(const Architecture& arch, uint32_t channels);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "codec/encoder/grid_step.h"
+
 namespace nifc {
 
 torch::Tensor TorchNet::encode(const torch::Tensor& coords) const {
@@ -39,7 +41,13 @@ torch::Tensor TorchNet::encode(const torch::Tensor& coords) const {
       for (size_t k = 0; k < arch.grid_levels.size(); ++k) {
         torch::Tensor lat = params[2 * layer_count() + k];
         if (latent_noise > 0.0) {
-          lat = lat + (torch::rand_like(lat) - 0.5) * latent_noise;
+          // Drawn on the CPU by the fused step's generator (0 + noise), then moved.
+          const torch::Tensor zero = torch::zeros(lat.sizes());
+          torch::Tensor noise = torch::empty_like(zero);
+          add_latent_noise(zero.data_ptr<float>(), latent_noise_key(noise_seed, noise_step, k),
+                           static_cast<float>(latent_noise), noise.data_ptr<float>(),
+                           static_cast<size_t>(zero.numel()), 1);
+          lat = lat + noise.to(lat.device());
         }
         // bilinear (0), border (1), align_corners false
         const torch::Tensor s = torch::grid_sampler(lat, g, 0, 1, false);  // 1 x C x 1 x n

@@ -22,6 +22,10 @@ struct TorchNet {
   // kGrid, training only: when > 0, latents get additive uniform noise
   // U(-latent_noise/2, latent_noise/2) in encode() (quantization proxy).
   double latent_noise = 0.0;
+  // The noise of optimizer step noise_step of a fit seeded noise_seed (latent_noise_key,
+  // codec/encoder/grid_step.h), the same values the fused CPU step draws.
+  uint64_t noise_seed = 0;
+  int noise_step = 0;
 
   size_t layer_count() const { return arch.widths.size() + 1; }
 
