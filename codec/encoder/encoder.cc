@@ -217,15 +217,19 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     torch::NoGradGuard no_grad;
     std::vector<const float*> latents, w, b;
     std::vector<float*> dlatents, dw, db;
+    std::vector<LatentBuffers> levels;
     for (size_t k = mlp_params; k < net.params.size(); ++k) {
-      const torch::Tensor& lat = net.params[k];
-      float* y = noisy[k - mlp_params].data_ptr<float>();
-      const uint32_t key = latent_noise_key(o.seed, step_index, k - mlp_params);
-      add_latent_noise(lat.data_ptr<float>(), key, kLatentStep, y, static_cast<size_t>(lat.numel()),
-                       fit_threads);
-      latents.push_back(y);
-      dlatents.push_back(lat.mutable_grad().data_ptr<float>());
+      LatentBuffers l;
+      l.x = net.params[k].data_ptr<float>();
+      l.noisy = noisy[k - mlp_params].data_ptr<float>();
+      l.grad = net.params[k].mutable_grad().data_ptr<float>();
+      l.n = static_cast<size_t>(net.params[k].numel());
+      l.key = latent_noise_key(o.seed, step_index, k - mlp_params);
+      levels.push_back(l);
+      latents.push_back(l.noisy);
+      dlatents.push_back(l.grad);
     }
+    add_latent_noise(levels, kLatentStep, fit_threads);
     for (size_t l = 0; l < mlp_params; l += 2) {
       w.push_back(net.params[l].data_ptr<float>());
       b.push_back(net.params[l + 1].data_ptr<float>());
@@ -240,12 +244,33 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     upsampler->backward(dfeatures.data_ptr<float>(), dlatents, fit_threads);
     if (rate_lambda > 0) {
       const float coef = static_cast<float>(rate_lambda / static_cast<double>(n) / std::log(2.0));
-      for (size_t k = mlp_params; k < net.params.size(); ++k) {
-        add_rate_gradient(net.params[k].data_ptr<float>(), coef, kLatentStep,
-                          dlatents[k - mlp_params], static_cast<size_t>(net.params[k].numel()));
-      }
+      add_rate_gradient(levels, coef, kLatentStep, fit_threads);
     }
     return torch::tensor(sse / values, torch::kFloat64);
+  };
+
+  // Adam for fused fits: LibTorch's formula and defaults (betas 0.9, 0.999, eps 1e-8) in
+  // one parallel pass over every tensor; the moments restart with the optimizer.
+  std::vector<torch::Tensor> adam_m, adam_v;
+  int adam_t = 0;
+  for (size_t i = 0; fused && i < net.params.size(); ++i) {
+    adam_m.push_back(torch::zeros_like(net.params[i]));
+    adam_v.push_back(torch::zeros_like(net.params[i]));
+  }
+  auto fused_adam = [&](double lr) {
+    torch::NoGradGuard no_grad;
+    std::vector<AdamBuffers> t;
+    for (size_t i = 0; i < net.params.size(); ++i) {
+      AdamBuffers a;
+      a.p = net.params[i].data_ptr<float>();
+      a.g = net.params[i].mutable_grad().data_ptr<float>();
+      a.m = adam_m[i].data_ptr<float>();
+      a.v = adam_v[i].data_ptr<float>();
+      a.n = static_cast<size_t>(net.params[i].numel());
+      a.lr = i < mlp_params ? lr : lr * o.grid_lr_ratio;
+      t.push_back(a);
+    }
+    adam_step(t, ++adam_t, 0.9, 0.999, 1e-8, fit_threads);
   };
 
   ProgressReporter progress(o, variance);
@@ -264,7 +289,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       c = coords.index_select(0, idx);
       t = target.index_select(0, idx);
     }
-    adam->zero_grad();
+    if (!fused) adam->zero_grad();  // (the fused step overwrites every gradient)
     torch::Tensor loss;
     if (fused) {
       loss = fused_step(step, grid ? lambda : 0.0);
@@ -286,7 +311,11 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     }
     // (The fused step has written all the gradients itself.)
     if (objective.defined()) objective.backward();
-    adam->step();
+    if (fused) {
+      fused_adam(lr);
+    } else {
+      adam->step();
+    }
     if (o.on_step) o.on_step(step + 1);
 
     const bool last = step + 1 == o.steps;
@@ -318,6 +347,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
         torch::NoGradGuard no_grad;
         for (size_t i = 0; i < best.size(); ++i) net.params[i].copy_(best[i]);
         adam = make_adam(o.lr * lr_scale);
+        for (torch::Tensor& m : adam_m) m.zero_();
+        for (torch::Tensor& v : adam_v) v.zero_();
+        adam_t = 0;
         lr_scale *= 0.5;
       } else {
         keep_if_best(mse);

@@ -120,23 +120,79 @@ uint64_t mlp_step_macs_per_point(const Architecture& arch, uint32_t channels) {
   return macs;
 }
 
-void add_latent_noise(const float* x, uint32_t key, float step, float* y, size_t n, int threads) {
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(n / 65536 + 1)));
+namespace {
+
+// body(i, begin, end) on `threads` threads, each taking its share of every one of the
+// arrays whose sizes are given: one spawn for all of them.
+template <typename Body>
+void for_shares(const std::vector<size_t>& sizes, int threads, const Body& body) {
+  size_t total = 0;
+  for (size_t n : sizes) total += n;
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(total / 65536 + 1)));
   run_threads(threads, [&](int t) {
-    const size_t b = n * static_cast<size_t>(t) / static_cast<size_t>(threads);
-    const size_t e = n * (static_cast<size_t>(t) + 1) / static_cast<size_t>(threads);
-#if NIFC_GRID_STEP_X86
-    if (use_avx2()) return avx2::add_hashed_noise(x, key, step, y, b, e);
-#endif
-    baseline::add_hashed_noise(x, key, step, y, b, e);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const size_t b = sizes[i] * static_cast<size_t>(t) / static_cast<size_t>(threads);
+      const size_t e = sizes[i] * (static_cast<size_t>(t) + 1) / static_cast<size_t>(threads);
+      if (b < e) body(i, b, e);
+    }
   });
 }
 
-void add_rate_gradient(const float* x, float coef, float step, float* g, size_t n) {
+}  // namespace
+
+void add_latent_noise(const std::vector<LatentBuffers>& levels, float step, int threads) {
+  std::vector<size_t> sizes;
+  for (const LatentBuffers& l : levels) sizes.push_back(l.n);
+  for_shares(sizes, threads, [&](size_t i, size_t b, size_t e) {
+    const LatentBuffers& l = levels[i];
 #if NIFC_GRID_STEP_X86
-  if (use_avx2()) return avx2::add_rate_gradient(x, coef, step, g, n);
+    if (use_avx2()) return avx2::add_hashed_noise(l.x, l.key, step, l.noisy, b, e);
 #endif
-  baseline::add_rate_gradient(x, coef, step, g, n);
+    baseline::add_hashed_noise(l.x, l.key, step, l.noisy, b, e);
+  });
+}
+
+void add_latent_noise(const float* x, uint32_t key, float step, float* y, size_t n, int threads) {
+  LatentBuffers l;
+  l.x = x;
+  l.noisy = y;
+  l.n = n;
+  l.key = key;
+  add_latent_noise(std::vector<LatentBuffers>{l}, step, threads);
+}
+
+void add_rate_gradient(const std::vector<LatentBuffers>& levels, float coef, float step,
+                       int threads) {
+  std::vector<size_t> sizes;
+  for (const LatentBuffers& l : levels) sizes.push_back(l.n);
+  for_shares(sizes, threads, [&](size_t i, size_t b, size_t e) {
+    const LatentBuffers& l = levels[i];
+#if NIFC_GRID_STEP_X86
+    if (use_avx2()) return avx2::add_rate_gradient(l.x, coef, step, l.grad, b, e);
+#endif
+    baseline::add_rate_gradient(l.x, coef, step, l.grad, b, e);
+  });
+}
+
+void adam_step(const std::vector<AdamBuffers>& tensors, int step, double beta1, double beta2,
+               double eps, int threads) {
+  const double bc1 = 1.0 - std::pow(beta1, step), bc2 = 1.0 - std::pow(beta2, step);
+  std::vector<size_t> sizes;
+  for (const AdamBuffers& t : tensors) sizes.push_back(t.n);
+  for_shares(sizes, threads, [&](size_t i, size_t b, size_t e) {
+    const AdamBuffers& t = tensors[i];
+    const float step_size = static_cast<float>(t.lr / bc1);
+    const float root_bc2 = static_cast<float>(std::sqrt(bc2));
+#if NIFC_GRID_STEP_X86
+    if (use_avx2()) {
+      return avx2::adam_range(t.p, t.g, t.m, t.v, b, e, static_cast<float>(beta1),
+                              static_cast<float>(beta2), step_size, root_bc2,
+                              static_cast<float>(eps));
+    }
+#endif
+    baseline::adam_range(t.p, t.g, t.m, t.v, b, e, static_cast<float>(beta1),
+                         static_cast<float>(beta2), step_size, root_bc2, static_cast<float>(eps));
+  });
 }
 
 uint32_t latent_noise_key(uint64_t seed, int step, size_t level) {

@@ -71,13 +71,37 @@ double mlp_mse_step(const Architecture& arch, uint32_t channels, const std::vect
 // from a counter-based hash of (key, index) (24 bits): the same for any thread count.
 void add_latent_noise(const float* x, uint32_t key, float step, float* y, size_t n, int threads);
 
+// One latent level of a fused step: its values, their noisy copy and their gradient.
+struct LatentBuffers {
+  const float* x = nullptr;
+  float* noisy = nullptr;
+  float* grad = nullptr;
+  size_t n = 0;
+  uint32_t key = 0;  // latent_noise_key
+};
+// add_latent_noise for every level in one parallel pass.
+void add_latent_noise(const std::vector<LatentBuffers>& levels, float step, int threads);
+// The gradient of the rate proxy coef / ln 2 * sum log2(1 + |x| / step), added to every
+// level's grad: coef * sign(x) / (step + |x|), with sign(0) = 0 as in LibTorch's abs.
+void add_rate_gradient(const std::vector<LatentBuffers>& levels, float coef, float step,
+                       int threads);
+
+// Adam (LibTorch's formula: no weight decay, bias-corrected moments, eps added to the
+// corrected root) on several tensors in one parallel pass.  step: 1 for the first update.
+struct AdamBuffers {
+  float* p = nullptr;
+  const float* g = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  size_t n = 0;
+  double lr = 0.0;
+};
+void adam_step(const std::vector<AdamBuffers>& tensors, int step, double beta1, double beta2,
+               double eps, int threads);
+
 // The noise key of grid level `level` at optimizer step `step` of a fit seeded `seed`: the
 // fused step and TorchNet::encode draw the same noise from it.
 uint32_t latent_noise_key(uint64_t seed, int step, size_t level);
-
-// The gradient of the rate proxy coef / ln 2 * sum log2(1 + |x| / step), added to g:
-// g += coef * sign(x) / (step + |x|), with sign(0) = 0 as in LibTorch's abs.
-void add_rate_gradient(const float* x, float coef, float step, float* g, size_t n);
 
 // Multiply-adds per point of one training step of the MLP: forward, input gradient, weight
 // gradient (3 x the layers' in x out), for FLOP counts (2 per multiply-add).
