@@ -64,6 +64,16 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     "$SAMPLES/parrots.png" -o "$T/auto2.nif" --steps 10 --threads 1 --size 1500 --json
   [[ $(json_field "$T/stdout" arch) == siren-pe ]] && ok || bad "--size 1500 arch: $(cat "$T/stdout")"
   expect_ok "decode grid region" "$NIFC" decode "$T/grid.nif" -o "$T/grid.png" --region 5,5,20,10
+  # A grid whose tiles would hold more parameters than a file may is refused before any
+  # fit (it used to fail after fitting every tile): 4096x4096 is 16.8 M latents.
+  "$PY" -c 'import struct, sys, zlib
+w = h = 4096
+raw = b"".join(b"\0" + bytes(w) for _ in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+  + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))' "$T/grid_big.png"
+  expect_fail "grid over the parameter limit" "more than a file may" "$T/grid_big.nif" -- \
+    env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/grid_big.png" -o "$T/grid_big.nif" --arch grid --threads 1
   expect_fail "grid levels" "--grid-levels" "$T/g2.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/g2.nif" --arch grid --grid-levels 17
   # Tiles (SPEC.md §11, format 1.2): 192x128 with --tile-size 64 is 3x2 tiles; the file
