@@ -114,6 +114,20 @@ uint64_t mlp_step_macs_per_point(const Architecture& arch, uint32_t channels);
 uint64_t grid_step_flops(const Architecture& arch, uint32_t channels, uint32_t width,
                          uint32_t height);
 
+// The reference the tests check the fused step against, computed by LibTorch's autograd
+// (defined in torch_net.cc; this declaration is torch-free so the tests need no LibTorch
+// headers): a network of `arch` made by make_net with seed `seed`, its latents drawn from
+// N(0, 2^2), a target from N(0, 1), the MSE loss of TorchNet::forward at the pixel centres
+// of a width x height image, and its gradients.  Tensors in SPEC.md §6.2 order.
+struct GridReference {
+  std::vector<std::vector<float>> params, grads;
+  std::vector<float> features;  // encoded_input_dim x points, feature-major
+  std::vector<float> target;    // channels x points, feature-major
+  double loss = 0.0;
+};
+GridReference torch_grid_reference(const Architecture& arch, uint32_t channels, uint32_t width,
+                                   uint32_t height, uint64_t seed);
+
 // Which loops mlp_mse_step runs on this CPU: "avx2+fma" or "baseline".  NIFC_ISA=sse2
 // (or generic) in the environment, or grid_step_use_baseline(true), selects the baseline
 // loops (tests run both).

@@ -137,4 +137,30 @@ std::vector<std::vector<float>> float_copy(const std::vector<torch::Tensor>& ten
   return out;
 }
 
+GridReference torch_grid_reference(const Architecture& arch, uint32_t channels, uint32_t width,
+                                   uint32_t height, uint64_t seed) {
+  torch::manual_seed(seed);
+  TorchNet net = make_net(arch, channels, torch::Device(torch::kCPU));
+  const size_t mlp = 2 * net.layer_count();
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t k = mlp; k < net.params.size(); ++k) net.params[k].normal_(0.0, 2.0);
+  }
+  const int64_t n = int64_t{width} * height;
+  const torch::Tensor coords = pixel_coords(width, height);
+  const torch::Tensor target = torch::randn({n, int64_t{channels}});
+  const torch::Tensor loss = torch::mse_loss(net.forward(coords), target);
+  loss.backward();
+  GridReference r;
+  r.params = float_copy(net.params);
+  std::vector<torch::Tensor> grads;
+  for (const torch::Tensor& p : net.params) grads.push_back(p.grad());
+  r.grads = float_copy(grads);
+  torch::NoGradGuard no_grad;
+  r.features = float_copy({net.encode(coords).t().contiguous()})[0];
+  r.target = float_copy({target.t().contiguous()})[0];
+  r.loss = loss.item<double>();
+  return r;
+}
+
 }  // namespace nifc
