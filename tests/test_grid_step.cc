@@ -41,45 +41,65 @@ TEST_CASE("fused grid step: loss and gradients match LibTorch's autograd") {
   const size_t n = size_t{w} * h, mlp = 2 * (a.widths.size() + 1);
   REQUIRE(ref.params.size() == mlp + a.grid_levels.size());
 
-  GridUpsampler up(a, w, h);
-  REQUIRE(up.features() == 8);
   std::vector<const float*> latents, wp, bp;
-  std::vector<std::vector<float>> dlat, dws, dbs;
-  std::vector<float*> dlatp, dwp, dbp;
-  for (size_t k = mlp; k < ref.params.size(); ++k) {
-    latents.push_back(ref.params[k].data());
-    dlat.emplace_back(ref.params[k].size());
-  }
+  for (size_t k = mlp; k < ref.params.size(); ++k) latents.push_back(ref.params[k].data());
   for (size_t l = 0; l < mlp; l += 2) {
     wp.push_back(ref.params[l].data());
     bp.push_back(ref.params[l + 1].data());
-    dws.emplace_back(ref.params[l].size());
-    dbs.emplace_back(ref.params[l + 1].size());
   }
-  for (auto& v : dlat) dlatp.push_back(v.data());
-  for (auto& v : dws) dwp.push_back(v.data());
-  for (auto& v : dbs) dbp.push_back(v.data());
-  for (const bool baseline : {false, true}) {
-    grid_step_use_baseline(baseline);
-    CAPTURE(grid_step_isa());
-    for (const int threads : {1, 3}) {
-      CAPTURE(threads);
-      std::vector<float> features(8 * n), dfeatures(8 * n);
-      up.forward(latents, features.data(), threads);
-      CHECK(rel_error(features, ref.features) < 1e-5);
-      const double values = static_cast<double>(n) * ch;
-      const double sse = mlp_mse_step(a, ch, wp, bp, features.data(), ref.target.data(), n,
-                                      1.0 / values, dfeatures.data(), dwp, dbp, threads);
-      CHECK(sse / values == doctest::Approx(ref.loss).epsilon(1e-5));
-      up.backward(dfeatures.data(), dlatp, threads);
-      for (size_t l = 0; l < dws.size(); ++l) {
-        CAPTURE(l);
-        CHECK(rel_error(dws[l], ref.grads[2 * l]) < 1e-4);
-        CHECK(rel_error(dbs[l], ref.grads[2 * l + 1]) < 1e-4);
-      }
-      for (size_t k = 0; k < dlat.size(); ++k) {
-        CAPTURE(k);
-        CHECK(rel_error(dlat[k], ref.grads[mlp + k]) < 1e-4);
+  // Chunks of one row and of more than the image: one partial MLP group per chunk, and
+  // whole groups across rows.
+  for (const uint32_t chunk : {1u, 4096u}) {
+    CAPTURE(chunk);
+    GridStep step(a, ch, w, h, chunk);
+    REQUIRE(step.features() == 8);
+    std::vector<float> features(8 * n);
+    step.features_at(latents, features.data());
+    CHECK(rel_error(features, ref.features) < 1e-5);
+    for (const bool baseline : {false, true}) {
+      grid_step_use_baseline(baseline);
+      CAPTURE(grid_step_isa());
+      for (const int threads : {1, 3}) {
+        CAPTURE(threads);
+        // Gradients start as garbage: the step overwrites them.
+        std::vector<std::vector<float>> dlat, dws, dbs;
+        std::vector<float*> dlatp, dwp, dbp;
+        for (size_t k = mlp; k < ref.params.size(); ++k)
+          dlat.emplace_back(ref.params[k].size(), 9.f);
+        for (size_t l = 0; l < mlp; l += 2) {
+          dws.emplace_back(ref.params[l].size(), 9.f);
+          dbs.emplace_back(ref.params[l + 1].size(), 9.f);
+        }
+        for (auto& v : dlat) dlatp.push_back(v.data());
+        for (auto& v : dws) dwp.push_back(v.data());
+        for (auto& v : dbs) dbp.push_back(v.data());
+        const double values = static_cast<double>(n) * ch;
+        const double sse =
+            step.step(latents, wp, bp, ref.target.data(), 1.0 / values, dlatp, dwp, dbp, threads);
+        CHECK(sse / values == doctest::Approx(ref.loss).epsilon(1e-5));
+        for (size_t l = 0; l < dws.size(); ++l) {
+          CAPTURE(l);
+          CHECK(rel_error(dws[l], ref.grads[2 * l]) < 1e-4);
+          CHECK(rel_error(dbs[l], ref.grads[2 * l + 1]) < 1e-4);
+        }
+        for (size_t k = 0; k < dlat.size(); ++k) {
+          CAPTURE(k);
+          CHECK(rel_error(dlat[k], ref.grads[mlp + k]) < 1e-4);
+        }
+        // The forward pass alone (a fit's evaluations): the same errors, per channel; a
+        // target off by 1 in channel 1 alone adds n + 2 * its error sum there only.
+        const std::vector<double> per_channel =
+            step.channel_sse(latents, wp, bp, ref.target.data(), threads);
+        REQUIRE(per_channel.size() == ch);
+        CHECK(per_channel[0] + per_channel[1] + per_channel[2] ==
+              doctest::Approx(sse).epsilon(1e-9));
+        std::vector<float> shifted = ref.target;
+        for (size_t i = n; i < 2 * n; ++i) shifted[i] -= 1.0f;
+        const std::vector<double> moved =
+            step.channel_sse(latents, wp, bp, shifted.data(), threads);
+        CHECK(moved[0] == doctest::Approx(per_channel[0]).epsilon(1e-12));
+        CHECK(moved[2] == doctest::Approx(per_channel[2]).epsilon(1e-12));
+        CHECK(moved[1] != doctest::Approx(per_channel[1]).epsilon(1e-3));
       }
     }
   }

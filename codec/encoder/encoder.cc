@@ -185,22 +185,19 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
   };
 
-  // The fused CPU step (codec/encoder/grid_step.h): features, their gradient and the
-  // targets feature-major; the parameters' gradients are written in place.
+  // The fused CPU step (codec/encoder/grid_step.h): the targets feature-major; the
+  // parameters' gradients are written in place.
   const bool fused = o.fused_step && device.is_cpu() && full_batch && grid_step_supported(o.arch);
-  std::unique_ptr<GridUpsampler> upsampler;
-  torch::Tensor features, dfeatures, target_fm;
+  std::unique_ptr<GridStep> grid_step;
+  torch::Tensor target_fm;
   if (fused) {
-    upsampler = std::make_unique<GridUpsampler>(o.arch, image.width, image.height);
-    features = torch::empty({static_cast<int64_t>(upsampler->features()), n});
-    dfeatures = torch::empty_like(features);
+    grid_step = std::make_unique<GridStep>(o.arch, ch, image.width, image.height);
     target_fm = target.t().contiguous();
     for (torch::Tensor& p : net.params) p.mutable_grad() = torch::zeros_like(p);
   }
   const int fit_threads = device.is_cpu() ? torch::get_num_threads() : 1;
-  // The fused step runs its own threads; LibTorch's few ops per step (Adam) are faster
-  // on one thread than waking OpenMP's (2.7 against 1.8 ms per step here).  Evaluations
-  // get all threads back.
+  // The fused step runs its own threads (and evaluations); LibTorch's few ops per step
+  // are faster on one thread than waking OpenMP's.  It gets all threads back after the fit.
   auto torch_threads = [&](bool all) {
     if (fused) torch::set_num_threads(all ? fit_threads : 1);
   };
@@ -236,17 +233,36 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       dw.push_back(net.params[l].mutable_grad().data_ptr<float>());
       db.push_back(net.params[l + 1].mutable_grad().data_ptr<float>());
     }
-    upsampler->forward(latents, features.data_ptr<float>(), fit_threads);
     const double values = static_cast<double>(n) * ch;
-    const double sse = mlp_mse_step(o.arch, ch, w, b, features.data_ptr<float>(),
-                                    target_fm.data_ptr<float>(), static_cast<size_t>(n),
-                                    1.0 / values, dfeatures.data_ptr<float>(), dw, db, fit_threads);
-    upsampler->backward(dfeatures.data_ptr<float>(), dlatents, fit_threads);
+    const double sse = grid_step->step(latents, w, b, target_fm.data_ptr<float>(), 1.0 / values,
+                                       dlatents, dw, db, fit_threads);
     if (rate_lambda > 0) {
       const float coef = static_cast<float>(rate_lambda / static_cast<double>(n) / std::log(2.0));
       add_rate_gradient(levels, coef, kLatentStep, fit_threads);
     }
     return torch::tensor(sse / values, torch::kFloat64);
+  };
+
+  // A fused fit's evaluation: full_mse's value (the latents without noise, the error in
+  // units of the pixel range) from the fused forward pass, without LibTorch.
+  const std::vector<float> stddev_host = [&] {
+    const torch::Tensor s = stddev.to(torch::kCPU).contiguous();
+    return std::vector<float>(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
+  }();
+  auto fused_mse = [&]() -> double {
+    std::vector<const float*> latents, w, b;
+    for (size_t k = mlp_params; k < net.params.size(); ++k) {
+      latents.push_back(net.params[k].data_ptr<float>());
+    }
+    for (size_t l = 0; l < mlp_params; l += 2) {
+      w.push_back(net.params[l].data_ptr<float>());
+      b.push_back(net.params[l + 1].data_ptr<float>());
+    }
+    const std::vector<double> sse =
+        grid_step->channel_sse(latents, w, b, target_fm.data_ptr<float>(), fit_threads);
+    double se = 0.0;
+    for (uint32_t c = 0; c < ch; ++c) se += sse[c] * stddev_host[c] * stddev_host[c];
+    return se / (static_cast<double>(n) * ch);
   };
 
   // Adam for fused fits: LibTorch's formula and defaults (betas 0.9, 0.999, eps 1e-8) in
@@ -337,9 +353,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       lambda *= std::exp(0.3 * r);
     }
     if (eval) {
-      torch_threads(true);
-      const double mse = full_mse(net, coords, target, stddev_dev);
-      torch_threads(false);
+      // (LibTorch's evaluation of a fused fit: 0.1 s on one thread, 1 ms a step.)
+      const double mse = fused ? fused_mse() : full_mse(net, coords, target, stddev_dev);
       // Steered, the error rises with the penalty: only a non-finite one diverged.
       if (!best.empty() && (steer ? !std::isfinite(mse) : !(mse < 2.0 * best_mse))) {
         // Diverged (3 dB worse than the best, or not finite): go back to the

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <system_error>
@@ -27,10 +30,10 @@ struct MlpView {
   size_t max_width = 0;
 };
 
-// Runs body(t) for t in [0, threads) on threads threads (the caller's included); if the
+// Runs body(t) for t in [0, threads) on fresh threads (the caller's included); if the
 // system refuses a thread, the caller runs its share.
 template <typename Body>
-void run_threads(int threads, const Body& body) {
+void spawn_threads(int threads, const Body& body) {
   std::vector<std::thread> pool;
   std::vector<int> left;
   for (int t = 1; t < threads; ++t) {
@@ -43,6 +46,112 @@ void run_threads(int threads, const Body& body) {
   body(0);
   for (int t : left) body(t);
   for (std::thread& th : pool) th.join();
+}
+
+// The workers of the fused step's parallel passes, kept for the process's life: a step
+// runs six passes, and spawning and joining threads for each cost 0.1-0.6 ms a pass here
+// (README "Fitting speed").  A worker waits for the next pass yielding its core for a
+// short while (the passes of one step follow each other within microseconds), then
+// sleeps on a condition variable, so an idle or loaded encoder does not spin.
+class WorkerPool {
+ public:
+  static WorkerPool& instance() {
+    static WorkerPool pool;
+    return pool;
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (std::thread& w : workers_) w.join();
+  }
+  // Runs body(t) for t in [0, threads), the caller taking t = 0.  False, having run
+  // nothing, when another caller holds the pool or it cannot grow to `threads`.
+  bool run(int threads, const std::function<void(int)>& body) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    try {
+      while (static_cast<int>(workers_.size()) < threads - 1) {
+        const int t = static_cast<int>(workers_.size()) + 1;
+        workers_.emplace_back([this, t]() { work(t); });
+      }
+    } catch (const std::system_error&) {
+      if (static_cast<int>(workers_.size()) < threads - 1) return false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = &body;
+      threads_ = threads;
+      pending_.store(threads - 1);
+      generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    body(0);
+    for (int spin = 0; pending_.load() != 0; ++spin) {
+      if (spin < kSpins) {
+        std::this_thread::yield();
+      } else {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [this] { return pending_.load() == 0; });
+      }
+    }
+    body_ = nullptr;
+    return true;
+  }
+
+ private:
+  static constexpr int kSpins = 200;  // yields before sleeping: a few hundred microseconds
+
+  void work(int t) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int spin = 0; generation_.load() == seen; ++spin) {
+        if (spin < kSpins) {
+          std::this_thread::yield();
+        } else {
+          std::unique_lock<std::mutex> lock(mutex_);
+          wake_.wait(lock, [&] { return generation_.load() != seen; });
+        }
+      }
+      int threads;
+      const std::function<void(int)>* body;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stop_) return;
+        seen = generation_.load();
+        threads = threads_;
+        body = body_;
+      }
+      if (t >= threads) continue;
+      (*body)(t);
+      if (pending_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
+    }
+  }
+
+  std::mutex busy_;   // held by the caller of run()
+  std::mutex mutex_;  // guards body_, threads_, stop_ and the condition variables
+  std::condition_variable wake_, done_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int)>* body_ = nullptr;
+  int threads_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
+// Runs body(t) for t in [0, threads) in parallel (the bodies must not throw): on the
+// worker pool, or on fresh threads when another fit in this process holds it.
+template <typename Body>
+void run_threads(int threads, const Body& body) {
+  if (threads <= 1) return body(0);
+  const std::function<void(int)> f = [&body](int t) { body(t); };
+  if (!WorkerPool::instance().run(threads, f)) spawn_threads(threads, body);
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -208,85 +317,15 @@ uint64_t grid_step_flops(const Architecture& arch, uint32_t channels, uint32_t w
          20 * parameter_count(arch, channels);
 }
 
-double mlp_mse_step(const Architecture& arch, uint32_t channels, const std::vector<const float*>& w,
-                    const std::vector<const float*>& b, const float* features, const float* target,
-                    size_t n, double grad_scale, float* dfeatures, const std::vector<float*>& dw,
-                    const std::vector<float*>& db, int threads) {
-  using baseline::kGroup;
-  using baseline::V8;
-  const MlpView m = mlp_view(arch, channels, w, b);
-  const size_t groups = (n + kGroup - 1) / kGroup;
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(groups)));
-  // Per thread: its gradient accumulators (lane sums) and working vectors.
-  size_t acc_vectors = 0;
-  std::vector<size_t> w_off, b_off;
-  for (int l = 0; l < m.layers; ++l) {
-    w_off.push_back(acc_vectors);
-    acc_vectors += size_t{m.in[l]} * m.out[l];
-    b_off.push_back(acc_vectors);
-    acc_vectors += m.out[l];
-  }
-  const size_t per_thread = acc_vectors + m.act_vectors + 2 * m.max_width * baseline::kV;
-  // 64-byte aligned (std::vector does not promise the vectors' 32 bytes everywhere).
-  struct Free {
-    void operator()(V8* p) const { std::free(p); }
-  };
-  const size_t bytes = (per_thread * static_cast<size_t>(threads) * sizeof(V8) + 63) / 64 * 64;
-  std::unique_ptr<V8[], Free> buffer(static_cast<V8*>(std::aligned_alloc(64, bytes)));
-  if (!buffer) throw std::bad_alloc();
-  std::vector<double> sse(static_cast<size_t>(threads), 0.0);
-  const float scale2 = static_cast<float>(2.0 * grad_scale);
-  run_threads(threads, [&](int t) {
-    V8* base = buffer.get() + per_thread * static_cast<size_t>(t);
-    std::memset(static_cast<void*>(base), 0, acc_vectors * sizeof(V8));
-    std::vector<V8*> dwv, dbv;
-    for (int l = 0; l < m.layers; ++l) {
-      dwv.push_back(base + w_off[static_cast<size_t>(l)]);
-      dbv.push_back(base + b_off[static_cast<size_t>(l)]);
-    }
-    V8* act = base + acc_vectors;
-    V8* grad = act + m.act_vectors;
-    // Contiguous shares of whole groups.
-    const size_t g0 = groups * static_cast<size_t>(t) / static_cast<size_t>(threads);
-    const size_t g1 = groups * (static_cast<size_t>(t) + 1) / static_cast<size_t>(threads);
-    const size_t begin = g0 * kGroup, end = std::min(n, g1 * kGroup);
-    if (begin >= end) return;
-#if NIFC_GRID_STEP_X86
-    if (use_avx2()) {
-      sse[static_cast<size_t>(t)] = avx2::mlp_range(m, features, target, n, begin, end, scale2,
-                                                    dfeatures, act, grad, dwv.data(), dbv.data());
-      return;
-    }
-#endif
-    sse[static_cast<size_t>(t)] = baseline::mlp_range(m, features, target, n, begin, end, scale2,
-                                                      dfeatures, act, grad, dwv.data(), dbv.data());
-  });
-  // Sum the threads' lane sums, in a fixed order.
-  for (int l = 0; l < m.layers; ++l) {
-    const size_t nw = size_t{m.in[l]} * m.out[l];
-    for (size_t i = 0; i < nw + m.out[l]; ++i) {
-      double s = 0.0;
-      for (int t = 0; t < threads; ++t) {
-        const V8 v =
-            buffer[per_thread * static_cast<size_t>(t) + w_off[static_cast<size_t>(l)] + i];
-        for (int lane = 0; lane < baseline::kLanes; ++lane) s += v[lane];
-      }
-      if (i < nw) {
-        dw[static_cast<size_t>(l)][i] = static_cast<float>(s);
-      } else {
-        db[static_cast<size_t>(l)][i - nw] = static_cast<float>(s);
-      }
-    }
-  }
-  double total = 0.0;
-  for (double s : sse) total += s;
-  return total;
-}
+// ---- the step: the latents at the pixel centres, the MLP, and back ------------------
 
-// ---- the latent grids at the pixel centres -------------------------------------------
-
-GridUpsampler::GridUpsampler(const Architecture& arch, uint32_t width, uint32_t height)
-    : width_(width), height_(height), channels_(arch.grid_channels) {
+GridStep::GridStep(const Architecture& arch, uint32_t channels, uint32_t width, uint32_t height,
+                   uint32_t chunk_points)
+    : arch_(arch),
+      channels_(channels),
+      width_(width),
+      height_(height),
+      grid_channels_(arch.grid_channels) {
   // SPEC.md §6.4 at the pixel centres of SPEC.md §7: pixel i of `out` lies at
   // u = (i + 1/2) * size / out - 1/2 samples, clamped to [0, size - 1].
   const auto axis = [](uint32_t out, uint32_t size) {
@@ -321,96 +360,241 @@ GridUpsampler::GridUpsampler(const Architecture& arch, uint32_t width, uint32_t 
     return a;
   };
   for (const GridLevel& g : arch.grid_levels) {
-    levels_.push_back(Level{g.width, g.height, axis(width, g.width), axis(height, g.height)});
+    Level lv{g.width,
+             g.height,
+             axis(width, g.width),
+             axis(height, g.height),
+             g.width == width && g.height == height,
+             kNoOffset};
+    if (!lv.identity) {
+      lv.private_offset = private_floats_;
+      private_floats_ += size_t{g.width} * g.height * grid_channels_;
+    }
+    levels_.push_back(std::move(lv));
+  }
+  chunk_rows_ = std::max<uint32_t>(1, chunk_points / std::max<uint32_t>(1, width));
+  chunk_rows_ = std::min(chunk_rows_, std::max<uint32_t>(1, height));
+}
+
+GridStep::~GridStep() = default;
+
+void GridStep::up_rows(const Level& lv, const float* plane, uint32_t ra, uint32_t rb, float* dst,
+                       float* line) const {
+  if (lv.identity) {  // a level at the image's size: its samples are the pixel centres
+    std::copy(plane + size_t{ra} * width_, plane + size_t{rb} * width_, dst);
+    return;
+  }
+  for (uint32_t j = ra; j < rb; ++j, dst += width_) {
+    // Along y, then along x (SPEC.md §6.4's order).
+    const float ty = lv.y.t[j];
+    const float* r0 = plane + size_t{lv.y.i0[j]} * lv.width;
+    const float* r1 = plane + size_t{lv.y.i1[j]} * lv.width;
+    for (uint32_t i = 0; i < lv.width; ++i) line[i] = (1.0f - ty) * r0[i] + ty * r1[i];
+    for (uint32_t i = 0; i < width_; ++i) {
+      const float tx = lv.x.t[i];
+      dst[i] = (1.0f - tx) * line[lv.x.i0[i]] + tx * line[lv.x.i1[i]];
+    }
   }
 }
 
-void GridUpsampler::forward(const std::vector<const float*>& latents, float* features,
-                            int threads) const {
-  const size_t n = points();
-  threads = std::max(1, std::min<int>(threads, static_cast<int>(height_)));
-  run_threads(threads, [&](int t) {
-    const uint32_t j0 = height_ * t / threads, j1 = height_ * (t + 1) / threads;
-    std::vector<float> line;
-    for (size_t k = 0; k < levels_.size(); ++k) {
-      const Level& lv = levels_[k];
-      line.resize(lv.width);
-      const bool identity = lv.width == width_ && lv.height == height_;
-      for (uint32_t c = 0; c < channels_; ++c) {
-        const float* plane = latents[k] + size_t{c} * lv.width * lv.height;
-        float* f = features + (k * channels_ + c) * n;
-        if (identity) {  // a level at the image's size: its samples are the pixel centres
-          std::copy(plane + size_t{j0} * width_, plane + size_t{j1} * width_,
-                    f + size_t{j0} * width_);
-          continue;
-        }
-        for (uint32_t j = j0; j < j1; ++j) {
-          // Along y, then along x (SPEC.md §6.4's order).
-          const float ty = lv.y.t[j];
-          const float* r0 = plane + size_t{lv.y.i0[j]} * lv.width;
-          const float* r1 = plane + size_t{lv.y.i1[j]} * lv.width;
-          for (uint32_t i = 0; i < lv.width; ++i) line[i] = (1.0f - ty) * r0[i] + ty * r1[i];
-          float* dst = f + size_t{j} * width_;
-          for (uint32_t i = 0; i < width_; ++i) {
-            const float tx = lv.x.t[i];
-            dst[i] = (1.0f - tx) * line[lv.x.i0[i]] + tx * line[lv.x.i1[i]];
-          }
-        }
-      }
+void GridStep::down_rows(const Level& lv, const float* g, uint32_t ra, uint32_t rb, float* plane,
+                         float* line) const {
+  if (lv.identity) {
+    std::copy(g, g + size_t{rb - ra} * width_, plane + size_t{ra} * width_);
+    return;
+  }
+  for (uint32_t j = ra; j < rb; ++j, g += width_) {
+    // The transpose of the x step: the row's gradient per latent column, gathered (the
+    // sums carry no store-to-load chain)...
+    for (uint32_t q = 0; q < lv.width; ++q) {
+      float sum = 0.0f;
+      for (uint32_t e = lv.x.start[q]; e < lv.x.start[q + 1]; ++e)
+        sum += lv.x.w[e] * g[lv.x.src[e]];
+      line[q] = sum;
     }
-  });
+    // ...then of the y step: into the two latent rows.
+    const float ty = lv.y.t[j];
+    float* d0 = plane + size_t{lv.y.i0[j]} * lv.width;
+    float* d1 = plane + size_t{lv.y.i1[j]} * lv.width;
+    for (uint32_t i = 0; i < lv.width; ++i) d0[i] += (1.0f - ty) * line[i];
+    for (uint32_t i = 0; i < lv.width; ++i) d1[i] += ty * line[i];
+  }
 }
 
-void GridUpsampler::backward(const float* dfeatures, const std::vector<float*>& dlatents,
-                             int threads) const {
+void GridStep::features_at(const std::vector<const float*>& latents, float* out) const {
+  std::vector<float> line(width_ + 1);
+  for (size_t k = 0; k < levels_.size(); ++k) {
+    const Level& lv = levels_[k];
+    line.resize(std::max<size_t>(line.size(), lv.width));
+    for (uint32_t c = 0; c < grid_channels_; ++c) {
+      up_rows(lv, latents[k] + size_t{c} * lv.width * lv.height, 0, height_,
+              out + (k * grid_channels_ + c) * points(), line.data());
+    }
+  }
+}
+
+double GridStep::step(const std::vector<const float*>& latents, const std::vector<const float*>& w,
+                      const std::vector<const float*>& b, const float* target, double grad_scale,
+                      const std::vector<float*>& dlatents, const std::vector<float*>& dw,
+                      const std::vector<float*>& db, int threads) {
+  double total = 0.0;
+  for (double s : pass(latents, w, b, target, grad_scale, &dlatents, &dw, &db, threads)) {
+    total += s;
+  }
+  return total;
+}
+
+std::vector<double> GridStep::channel_sse(const std::vector<const float*>& latents,
+                                          const std::vector<const float*>& w,
+                                          const std::vector<const float*>& b, const float* target,
+                                          int threads) {
+  return pass(latents, w, b, target, 0.0, nullptr, nullptr, nullptr, threads);
+}
+
+std::vector<double> GridStep::pass(const std::vector<const float*>& latents,
+                                   const std::vector<const float*>& w,
+                                   const std::vector<const float*>& b, const float* target,
+                                   double grad_scale, const std::vector<float*>* dlatents,
+                                   const std::vector<float*>* dw, const std::vector<float*>* db,
+                                   int threads) {
+  using baseline::V8;
+  const bool backward = dlatents != nullptr;
+  const MlpView m = mlp_view(arch_, channels_, w, b);
+  const uint32_t chunks = (height_ + chunk_rows_ - 1) / chunk_rows_;
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(chunks)));
   const size_t n = points();
-  // Each thread owns whole latent rows: the output rows it reads are those whose taps
-  // fall on its latent rows (a gather), so no two threads add into the same sample.
-  run_threads(std::max(1, threads), [&](int t) {
-    std::vector<float> line;
+  const size_t chunk_n = size_t{chunk_rows_} * width_;
+  const size_t features = size_t{this->features()};
+  size_t max_level_width = 1;
+  for (const Level& lv : levels_) max_level_width = std::max<size_t>(max_level_width, lv.width);
+  // Per thread: the MLP's weight-gradient accumulators (lane sums) and working vectors,
+  // a chunk's features and their gradient, a line, and (threads after the first) its own
+  // gradient of the levels that are not at the image's size.
+  size_t acc_vectors = 0;
+  std::vector<size_t> w_off, b_off;
+  for (int l = 0; l < m.layers; ++l) {
+    w_off.push_back(acc_vectors);
+    acc_vectors += size_t{m.in[l]} * m.out[l];
+    b_off.push_back(acc_vectors);
+    acc_vectors += m.out[l];
+  }
+  const size_t vectors = acc_vectors + m.act_vectors + 2 * m.max_width * baseline::kV;
+  const auto round = [](size_t floats) { return (floats + 15) / 16 * 16; };
+  const size_t floats = round(vectors * baseline::kLanes) + round(2 * features * chunk_n) +
+                        round(max_level_width) + round(private_floats_);
+  if (buffer_floats_ < floats * static_cast<size_t>(threads)) {
+    buffer_.reset(static_cast<float*>(std::aligned_alloc(
+        64, (floats * static_cast<size_t>(threads) * sizeof(float) + 63) / 64 * 64)));
+    if (!buffer_) {
+      buffer_floats_ = 0;
+      throw std::bad_alloc();
+    }
+    buffer_floats_ = floats * static_cast<size_t>(threads);
+  }
+  std::vector<double> sse(static_cast<size_t>(threads) * channels_, 0.0);
+  const float scale2 = static_cast<float>(2.0 * grad_scale);
+  if (backward) {  // the first thread adds into dlatents directly
     for (size_t k = 0; k < levels_.size(); ++k) {
-      const Level& lv = levels_[k];
-      const int tt = std::min<int>(threads, static_cast<int>(lv.height));
-      if (t >= tt) continue;
-      const uint32_t r0 = lv.height * t / tt, r1 = lv.height * (t + 1) / tt;
-      line.resize(lv.width);
-      const bool identity = lv.width == width_ && lv.height == height_;
-      for (uint32_t c = 0; c < channels_; ++c) {
-        float* plane = dlatents[k] + size_t{c} * lv.width * lv.height;
-        const float* g = dfeatures + (k * channels_ + c) * n;
-        if (identity) {
-          std::copy(g + size_t{r0} * width_, g + size_t{r1} * width_, plane + size_t{r0} * width_);
-          continue;
+      if (!levels_[k].identity) {
+        std::fill_n((*dlatents)[k], size_t{levels_[k].width} * levels_[k].height * grid_channels_,
+                    0.0f);
+      }
+    }
+  }
+  run_threads(threads, [&](int t) {
+    float* base = buffer_.get() + floats * static_cast<size_t>(t);
+    V8* acc = reinterpret_cast<V8*>(base);
+    std::memset(static_cast<void*>(acc), 0, acc_vectors * sizeof(V8));
+    std::vector<V8*> dwv, dbv;
+    for (int l = 0; l < m.layers; ++l) {
+      dwv.push_back(acc + w_off[static_cast<size_t>(l)]);
+      dbv.push_back(acc + b_off[static_cast<size_t>(l)]);
+    }
+    V8* act = acc + acc_vectors;
+    V8* grad = act + m.act_vectors;
+    float* feat = base + round(vectors * baseline::kLanes);
+    float* dfeat = feat + features * chunk_n;
+    float* line = feat + round(2 * features * chunk_n);
+    float* own = line + round(max_level_width);
+    if (backward && t > 0) std::fill_n(own, private_floats_, 0.0f);
+    double* s = sse.data() + size_t{channels_} * static_cast<size_t>(t);
+    const uint32_t c0 = chunks * static_cast<uint32_t>(t) / static_cast<uint32_t>(threads);
+    const uint32_t c1 = chunks * (static_cast<uint32_t>(t) + 1) / static_cast<uint32_t>(threads);
+    for (uint32_t chunk = c0; chunk < c1; ++chunk) {
+      const uint32_t ra = chunk * chunk_rows_, rb = std::min(height_, ra + chunk_rows_);
+      const size_t cn = size_t{rb - ra} * width_;
+      for (size_t k = 0; k < levels_.size(); ++k) {
+        const Level& lv = levels_[k];
+        for (uint32_t c = 0; c < grid_channels_; ++c) {
+          up_rows(lv, latents[k] + size_t{c} * lv.width * lv.height, ra, rb,
+                  feat + (k * grid_channels_ + c) * cn, line);
         }
-        std::fill(plane + size_t{r0} * lv.width, plane + size_t{r1} * lv.width, 0.0f);
-        // Output rows whose y taps touch [r0, r1): a contiguous range, since the taps
-        // increase with j.
-        uint32_t j = 0;
-        while (j < height_ && lv.y.i1[j] < r0) ++j;
-        for (; j < height_ && lv.y.i0[j] < r1; ++j) {
-          // The transpose of the x step: the row's gradient per latent column.
-          const float* src = g + size_t{j} * width_;
-          for (uint32_t q = 0; q < lv.width; ++q) {
-            float sum = 0.0f;
-            for (uint32_t e = lv.x.start[q]; e < lv.x.start[q + 1]; ++e) {
-              sum += lv.x.w[e] * src[lv.x.src[e]];
-            }
-            line[q] = sum;
-          }
-          const float ty = lv.y.t[j];
-          const uint32_t y0 = lv.y.i0[j], y1 = lv.y.i1[j];
-          if (y0 >= r0 && y0 < r1) {
-            float* d = plane + size_t{y0} * lv.width;
-            for (uint32_t i = 0; i < lv.width; ++i) d[i] += (1.0f - ty) * line[i];
-          }
-          if (y1 >= r0 && y1 < r1) {
-            float* d = plane + size_t{y1} * lv.width;
-            for (uint32_t i = 0; i < lv.width; ++i) d[i] += ty * line[i];
-          }
+      }
+      const float* tgt = target + size_t{ra} * width_;
+#if NIFC_GRID_STEP_X86
+      if (use_avx2()) {
+        avx2::mlp_range(m, feat, cn, tgt, n, cn, scale2, backward ? dfeat : nullptr, act, grad,
+                        dwv.data(), dbv.data(), s);
+      } else
+#endif
+      {
+        baseline::mlp_range(m, feat, cn, tgt, n, cn, scale2, backward ? dfeat : nullptr, act, grad,
+                            dwv.data(), dbv.data(), s);
+      }
+      if (!backward) continue;
+      for (size_t k = 0; k < levels_.size(); ++k) {
+        const Level& lv = levels_[k];
+        for (uint32_t c = 0; c < grid_channels_; ++c) {
+          const size_t plane = size_t{c} * lv.width * lv.height;
+          float* dst =
+              lv.identity || t == 0 ? (*dlatents)[k] + plane : own + lv.private_offset + plane;
+          down_rows(lv, dfeat + (k * grid_channels_ + c) * cn, ra, rb, dst, line);
         }
       }
     }
   });
+  if (backward) {
+    // The other threads' shares of the coarse levels, added in thread order.
+    if (threads > 1 && private_floats_ > 0) {
+      std::vector<size_t> sizes;
+      std::vector<size_t> level_of;
+      for (size_t k = 0; k < levels_.size(); ++k) {
+        if (levels_[k].identity) continue;
+        sizes.push_back(size_t{levels_[k].width} * levels_[k].height * grid_channels_);
+        level_of.push_back(k);
+      }
+      for_shares(sizes, threads, [&](size_t i, size_t lo, size_t hi) {
+        const size_t k = level_of[i];
+        float* d = (*dlatents)[k];
+        for (int t = 1; t < threads; ++t) {
+          const float* own = buffer_.get() + floats * static_cast<size_t>(t) +
+                             round(vectors * baseline::kLanes) + round(2 * features * chunk_n) +
+                             round(max_level_width) + levels_[k].private_offset;
+          for (size_t e = lo; e < hi; ++e) d[e] += own[e];
+        }
+      });
+    }
+    // The MLP's gradients: the threads' lane sums, in a fixed order.
+    for (int l = 0; l < m.layers; ++l) {
+      const size_t nw = size_t{m.in[l]} * m.out[l];
+      for (size_t i = 0; i < nw + m.out[l]; ++i) {
+        double sum = 0.0;
+        for (int t = 0; t < threads; ++t) {
+          const V8 v = reinterpret_cast<const V8*>(
+              buffer_.get() + floats * static_cast<size_t>(t))[w_off[static_cast<size_t>(l)] + i];
+          for (int lane = 0; lane < baseline::kLanes; ++lane) sum += v[lane];
+        }
+        if (i < nw) {
+          (*dw)[static_cast<size_t>(l)][i] = static_cast<float>(sum);
+        } else {
+          (*db)[static_cast<size_t>(l)][i - nw] = static_cast<float>(sum);
+        }
+      }
+    }
+  }
+  std::vector<double> total(channels_, 0.0);
+  for (size_t i = 0; i < sse.size(); ++i) total[i % channels_] += sse[i];
+  return total;
 }
 
 }  // namespace nifc

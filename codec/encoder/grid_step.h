@@ -2,20 +2,22 @@
 // function as TorchNet::forward and the same MSE loss (SPEC.md §6.3, §6.4), with its
 // gradients computed by hand instead of by LibTorch's op-by-op autograd.
 //
-//   GridUpsampler   the latents of every level, bilinearly interpolated at the stored
-//                   image's pixel centres (a fixed separable filter), and its transpose
-//                   for the gradient (a gather per output row, not a scatter per pixel);
-//   mlp_mse_step    the ReLU MLP's forward pass, the loss and the backward pass fused over
-//                   groups of 64 points whose activations stay in L1; the weight gradients
-//                   are reduced per thread, then summed.
+//   GridStep        per chunk of rows: the latents of every level bilinearly interpolated
+//                   at the pixel centres (a fixed separable filter); the ReLU MLP's forward
+//                   pass, the loss and the backward pass fused over groups of 64 points
+//                   whose activations stay in L1; the filter's transpose for the latents'
+//                   gradient (a gather per output row, not a scatter per pixel);
+//   adam_step, add_latent_noise, add_rate_gradient   the rest of a step, in parallel.
 //
 // Torch-free; the loops are compiled for AVX2+FMA and for the x86-64 baseline and chosen
-// at run time.  tests/test_encoder.cc checks both against LibTorch's autograd.
+// at run time.  tests/test_grid_step.cc checks both against LibTorch's autograd.
 #ifndef NIFC_CODEC_ENCODER_GRID_STEP_H_
 #define NIFC_CODEC_ENCODER_GRID_STEP_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "format/nif_format.h"
@@ -26,22 +28,45 @@ namespace nifc {
 // images (every pixel every step).
 bool grid_step_supported(const Architecture& arch);
 
-class GridUpsampler {
+// One training step of a grid fit on the whole image: the latents interpolated at the
+// pixel centres (SPEC.md §6.4 at the points of §7), the MLP, the loss, and back.  The
+// image is cut into chunks of whole rows (about chunk_points points) that the threads
+// share in contiguous bands; a chunk's features and their gradient stay in cache (no
+// image-sized buffers).  Rows of a level at the image's size belong to one thread; the
+// gradients of coarser levels are summed per thread, then added in thread order.  The
+// buffers are kept from call to call.
+class GridStep {
  public:
-  // arch: a grid architecture whose levels belong to a width x height image.
-  GridUpsampler(const Architecture& arch, uint32_t width, uint32_t height);
+  // arch: a grid architecture (grid_step_supported) whose levels belong to a width x
+  // height image with `channels` output channels.
+  GridStep(const Architecture& arch, uint32_t channels, uint32_t width, uint32_t height,
+           uint32_t chunk_points = 4096);
+  ~GridStep();
+  GridStep(const GridStep&) = delete;
+  GridStep& operator=(const GridStep&) = delete;
 
   size_t points() const { return size_t{width_} * height_; }
-  uint32_t features() const { return static_cast<uint32_t>(levels_.size()) * channels_; }
+  uint32_t features() const { return static_cast<uint32_t>(levels_.size()) * grid_channels_; }
 
-  // latents[k]: level k's channels x height x width samples.  features: features() rows
-  // of points() values (row k * channels + c is level k, channel c).
-  void forward(const std::vector<const float*>& latents, float* features, int threads) const;
-  // The transpose: dlatents[k] = the gradient of level k given the features' gradient.
-  // dlatents are overwritten.
-  void backward(const float* dfeatures, const std::vector<float*>& dlatents, int threads) const;
+  // latents[k]: level k's grid channels x height x width samples; w[l], b[l]: the MLP's
+  // layers as SPEC.md §6.2 stores them; target: channels rows of points() values.
+  // Returns the sum of squared errors over all points() x channels values and writes the
+  // gradients of grad_scale * that sum: dlatents[k], dw[l], db[l] (overwritten).
+  double step(const std::vector<const float*>& latents, const std::vector<const float*>& w,
+              const std::vector<const float*>& b, const float* target, double grad_scale,
+              const std::vector<float*>& dlatents, const std::vector<float*>& dw,
+              const std::vector<float*>& db, int threads);
+  // The forward pass alone: the sum of squared errors per output channel.
+  std::vector<double> channel_sse(const std::vector<const float*>& latents,
+                                  const std::vector<const float*>& w,
+                                  const std::vector<const float*>& b, const float* target,
+                                  int threads);
+  // The interpolated latents as the MLP sees them: features() rows of points() values
+  // (row k * grid channels + c is level k, channel c).
+  void features_at(const std::vector<const float*>& latents, float* out) const;
 
  private:
+  static constexpr size_t kNoOffset = ~size_t{0};
   struct Axis {
     std::vector<uint32_t> i0, i1;  // per output pixel: the two samples
     std::vector<float> t;          // and the weight of the second
@@ -53,19 +78,33 @@ class GridUpsampler {
   struct Level {
     uint32_t width, height;
     Axis x, y;
+    bool identity;          // at the image's size: the samples are the features
+    size_t private_offset;  // where its gradient sits in a thread's own buffer
   };
-  uint32_t width_, height_, channels_;
-  std::vector<Level> levels_;
-};
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  // Rows [ra, rb) of a level's channel plane at the pixel centres, into dst (row-major,
+  // width_ wide); and the transpose, g's rows added into the plane's gradient.  line:
+  // scratch, the widest level's width.
+  void up_rows(const Level& lv, const float* plane, uint32_t ra, uint32_t rb, float* dst,
+               float* line) const;
+  void down_rows(const Level& lv, const float* g, uint32_t ra, uint32_t rb, float* plane,
+                 float* line) const;
+  std::vector<double> pass(const std::vector<const float*>& latents,
+                           const std::vector<const float*>& w, const std::vector<const float*>& b,
+                           const float* target, double grad_scale,
+                           const std::vector<float*>* dlatents, const std::vector<float*>* dw,
+                           const std::vector<float*>* db, int threads);
 
-// The MLP of `arch` (ReLU hidden layers, linear output; w[l], b[l] as SPEC.md §6.2 stores
-// them) on n points: features (in x n) and target (channels x n), both feature-major.
-// Returns the sum of squared errors over all n x channels values and writes the gradients
-// of loss = grad_scale * that sum: dfeatures (in x n), dw[l], db[l] (overwritten).
-double mlp_mse_step(const Architecture& arch, uint32_t channels, const std::vector<const float*>& w,
-                    const std::vector<const float*>& b, const float* features, const float* target,
-                    size_t n, double grad_scale, float* dfeatures, const std::vector<float*>& dw,
-                    const std::vector<float*>& db, int threads);
+  Architecture arch_;
+  uint32_t channels_, width_, height_, grid_channels_;
+  uint32_t chunk_rows_ = 1;
+  std::vector<Level> levels_;
+  size_t private_floats_ = 0;  // the coarse levels' samples, all channels
+  std::unique_ptr<float[], Free> buffer_;
+  size_t buffer_floats_ = 0;
+};
 
 // The latents with their training noise: y = x + (u - 1/2) * step, u uniform in [0, 1)
 // from a counter-based hash of (key, index) (24 bits): the same for any thread count.
@@ -128,7 +167,7 @@ struct GridReference {
 GridReference torch_grid_reference(const Architecture& arch, uint32_t channels, uint32_t width,
                                    uint32_t height, uint64_t seed);
 
-// Which loops mlp_mse_step runs on this CPU: "avx2+fma" or "baseline".  NIFC_ISA=sse2
+// Which loops the fused step runs on this CPU: "avx2+fma" or "baseline".  NIFC_ISA=sse2
 // (or generic) in the environment, or grid_step_use_baseline(true), selects the baseline
 // loops (tests run both).
 const char* grid_step_isa();

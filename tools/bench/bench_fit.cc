@@ -1,8 +1,9 @@
 // nifc-bench-fit: how fast a grid fit's training step runs, against this machine's
 // measured multiply-add peak.
 //
-//   nifc-bench-fit IMAGE.png [--steps N] [--warmup W] [--threads T,...] [--torch-step]
-//                  [--grid-levels L] [--grid-channels C] [--hidden H] [--layers N]
+//   nifc-bench-fit IMAGE.png [--steps N] [--warmup W] [--threads T,...] [--repeat R]
+//                  [--torch-step] [--grid-levels L] [--grid-channels C] [--hidden H]
+//                  [--layers N]
 //
 // For each thread count (default: 1 and all cores) it fits the grid architecture of
 // `nifc encode --arch grid` (with the options given) for W + N whole-image steps and times
@@ -16,7 +17,12 @@
 //   gflops_per_cpu_s=... peak_gflops=... pct_of_peak=... peak_per_cpu_s=...
 //   pct_of_peak_per_cpu_s=... path=fused|torch isa=...
 // pct_of_peak_per_cpu_s divides by CPU seconds (insensitive to other load on the machine);
-// pct_of_peak by wall seconds.  Exit status: 0, 1 on an error, 2 on a usage error.
+// pct_of_peak by wall seconds.  With --repeat R the thread counts run R times, taking
+// turns (so that a slow spell of a shared machine does not fall on one of them alone),
+// and a last line per thread count gives the median and the fastest run, and the
+// median's speed-up over the first thread count's:
+//   summary threads=T runs=R median_ms_per_step=... min_ms_per_step=... speedup=...  Exit status:
+//   0, 1 on an error, 2 on a usage error.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,7 +45,8 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: nifc-bench-fit IMAGE.png [--steps N] [--warmup W] [--threads T,...] "
-               "[--torch-step] [--grid-levels L] [--grid-channels C] [--hidden H] [--layers N]\n");
+               "[--repeat R] [--torch-step] [--grid-levels L] [--grid-channels C] [--hidden H] "
+               "[--layers N]\n");
   return 2;
 }
 
@@ -50,7 +57,7 @@ struct Timing {
 int run(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string path = argv[1];
-  int steps = 40, warmup = 5;
+  int steps = 40, warmup = 5, repeat = 1;
   std::vector<int> threads_list;
   EncodeRequest request;
   request.net.arch = "grid";
@@ -61,6 +68,8 @@ int run(int argc, char** argv) {
       request.options.fused_step = false;
     } else if (a == "--steps" && has_value) {
       steps = std::atoi(argv[++i]);
+    } else if (a == "--repeat" && has_value) {
+      repeat = std::atoi(argv[++i]);
     } else if (a == "--warmup" && has_value) {
       warmup = std::atoi(argv[++i]);
     } else if (a == "--threads" && has_value) {
@@ -81,7 +90,7 @@ int run(int argc, char** argv) {
       return usage();
     }
   }
-  if (steps < 1 || warmup < 0) return usage();
+  if (steps < 1 || warmup < 0 || repeat < 1) return usage();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (threads_list.empty())
     threads_list = cores > 1 ? std::vector<int>{1, cores} : std::vector<int>{1};
@@ -115,36 +124,56 @@ int run(int argc, char** argv) {
               path.c_str(), image->width, image->height, arch.grid_levels.size(),
               unsigned{arch.grid_channels}, unsigned{arch.widths.front()}, arch.widths.size(),
               steps);
-  for (int threads : threads_list) {
-    EncodeOptions o = plan.options;
-    o.threads = threads;
-    std::vector<Timing> at(static_cast<size_t>(o.steps) + 1);
-    const auto t0 = std::chrono::steady_clock::now();
-    o.on_step = [&](int done) {
-      at[static_cast<size_t>(done)] = {
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-          cpu_seconds()};
-    };
-    StatusOr<EncodeResult> r = encode_image(image.value(), o);
-    if (!r.ok()) {
-      std::fprintf(stderr, "nifc-bench-fit: %s\n", r.status().to_string().c_str());
-      return 1;
+  std::vector<std::vector<double>> ms(threads_list.size());
+  for (int rep = 0; rep < repeat; ++rep) {
+    for (size_t ti = 0; ti < threads_list.size(); ++ti) {
+      const int threads = threads_list[ti];
+      EncodeOptions o = plan.options;
+      o.threads = threads;
+      std::vector<Timing> at(static_cast<size_t>(o.steps) + 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      o.on_step = [&](int done) {
+        at[static_cast<size_t>(done)] = {
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+            cpu_seconds()};
+      };
+      StatusOr<EncodeResult> r = encode_image(image.value(), o);
+      if (!r.ok()) {
+        std::fprintf(stderr, "nifc-bench-fit: %s\n", r.status().to_string().c_str());
+        return 1;
+      }
+      const Timing& a = at[static_cast<size_t>(warmup)];
+      const Timing& b = at[static_cast<size_t>(o.steps)];
+      const double wall = (b.wall_s - (warmup ? a.wall_s : 0.0)) / steps;
+      const double cpu = (b.cpu_s - (warmup ? a.cpu_s : 0.0)) / steps;
+      const Peak peak = measure_peak(internal::best_isa(), threads, 3);
+      const double gflops = flops / wall * 1e-9, gflops_cpu = flops / cpu * 1e-9;
+      std::printf(
+          "threads=%d ms_per_step=%.2f cpu_ms_per_step=%.2f gflop_per_step=%.3f gflops=%.1f "
+          "gflops_per_cpu_s=%.1f peak_gflops=%.1f pct_of_peak=%.1f peak_per_cpu_s=%.1f "
+          "pct_of_peak_per_cpu_s=%.1f path=%s isa=%s psnr_db=%.2f\n",
+          threads, wall * 1e3, cpu * 1e3, flops * 1e-9, gflops, gflops_cpu, peak.gflops,
+          100.0 * gflops / peak.gflops, peak.gflops_per_cpu,
+          100.0 * gflops_cpu / peak.gflops_per_cpu, o.fused_step ? "fused" : "torch",
+          o.fused_step ? grid_step_isa() : "libtorch", r->float_psnr_db);
+      std::fflush(stdout);
+      ms[ti].push_back(wall * 1e3);
     }
-    const Timing& a = at[static_cast<size_t>(warmup)];
-    const Timing& b = at[static_cast<size_t>(o.steps)];
-    const double wall = (b.wall_s - (warmup ? a.wall_s : 0.0)) / steps;
-    const double cpu = (b.cpu_s - (warmup ? a.cpu_s : 0.0)) / steps;
-    const Peak peak = measure_peak(internal::best_isa(), threads, 3);
-    const double gflops = flops / wall * 1e-9, gflops_cpu = flops / cpu * 1e-9;
-    std::printf(
-        "threads=%d ms_per_step=%.2f cpu_ms_per_step=%.2f gflop_per_step=%.3f gflops=%.1f "
-        "gflops_per_cpu_s=%.1f peak_gflops=%.1f pct_of_peak=%.1f peak_per_cpu_s=%.1f "
-        "pct_of_peak_per_cpu_s=%.1f path=%s isa=%s psnr_db=%.2f\n",
-        threads, wall * 1e3, cpu * 1e3, flops * 1e-9, gflops, gflops_cpu, peak.gflops,
-        100.0 * gflops / peak.gflops, peak.gflops_per_cpu, 100.0 * gflops_cpu / peak.gflops_per_cpu,
-        o.fused_step ? "fused" : "torch", o.fused_step ? grid_step_isa() : "libtorch",
-        r->float_psnr_db);
-    std::fflush(stdout);
+  }
+  if (repeat > 1) {
+    const auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      const size_t h = v.size() / 2;
+      return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+    };
+    const double first = median(ms[0]);
+    for (size_t ti = 0; ti < threads_list.size(); ++ti) {
+      const double m = median(ms[ti]);
+      std::printf(
+          "summary threads=%d runs=%d median_ms_per_step=%.2f min_ms_per_step=%.2f "
+          "speedup=%.2f\n",
+          threads_list[ti], repeat, m, *std::min_element(ms[ti].begin(), ms[ti].end()), first / m);
+    }
   }
   return 0;
 }
