@@ -34,6 +34,19 @@ expect_fail() {
   ok
 }
 
+# expect_usage NAME EXPECTED_SUBSTRING OUTPUT_THAT_MUST_NOT_EXIST -- command...: a usage
+# error (exit 2) whose first line names the problem, and nothing written.
+expect_usage() {
+  local name=$1 want=$2 out=$3
+  shift 4
+  "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  if [[ $rc -ne 2 ]]; then bad "$name: exit $rc, not 2"; return; fi
+  if [[ $(head -n 1 "$T/stderr") != *"$want"* ]]; then bad "$name: '$(cat "$T/stderr")' lacks '$want'"; return; fi
+  if [[ -n $out && -e $out ]]; then bad "$name: left $out behind"; return; fi
+  ok
+}
+
 expect_ok() {
   local name=$1
   shift
@@ -45,7 +58,7 @@ expect_ok() {
 NIF=$T/parrots.nif
 if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
   expect_ok "encode sample" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
-    -o "$NIF" --steps 30 --hidden 16 --threads 1 --json
+    -o "$NIF" --arch siren-pe --steps 30 --hidden 16 --threads 1 --json
   grep -q '"bpp"' "$T/stdout" && grep -q '"psnr_db"' "$T/stdout" && ok || bad "encode --json fields"
   [[ -s $NIF ]] && ok || bad "encode wrote nothing"
   # --arch grid (format 1.3, range coded): a size target lands within 5% under it; info
@@ -64,8 +77,37 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     "$SAMPLES/parrots.png" -o "$T/auto2.nif" --steps 10 --threads 1 --size 1500 --json
   [[ $(json_field "$T/stdout" arch) == siren-pe ]] && ok || bad "--size 1500 arch: $(cat "$T/stdout")"
   expect_ok "decode grid region" "$NIFC" decode "$T/grid.nif" -o "$T/grid.png" --region 5,5,20,10
+  # -q, --effort (README "Quality and effort"): ranges, conflicts, and the JSON fields.
+  expect_ok "encode defaults" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/def.nif" --steps 40 --threads 1 --json
+  [[ $(json_field "$T/stdout" arch) == grid && $(json_field "$T/stdout" quality) == 75.0 &&
+     $(json_field "$T/stdout" effort) == 5 ]] && ok || bad "defaults --json: $(cat "$T/stdout")"
+  expect_ok "encode -q -e" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q30.nif" -q 30 -e 1 --threads 1 --json
+  [[ $(json_field "$T/stdout" quality) == 30.0 && $(json_field "$T/stdout" effort) == 1 &&
+     $(json_field "$T/stdout" steps) == 150 ]] && ok || bad "-q 30 -e 1 --json: $(cat "$T/stdout")"
+  # A lower quality on the same fit length: a smaller file.
+  [[ $(stat -c %s "$T/q30.nif") -lt $(stat -c %s "$T/def.nif") ]] && ok ||
+    bad "-q 30 ($(stat -c %s "$T/q30.nif") B) not smaller than -q 75 ($(stat -c %s "$T/def.nif") B)"
+  expect_ok "encode --size" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/sz.nif" --size 3000 --steps 20 --threads 1 --json
+  [[ $(json_field "$T/stdout" quality) == None ]] && ok || bad "--size quality: $(cat "$T/stdout")"
+  expect_usage "quality range" "--quality" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q.nif" -q 101
+  expect_usage "effort range" "--effort" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q.nif" --effort 10
+  expect_usage "effort zero" "--effort" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q.nif" -e 0
+  expect_usage "quality and bpp" "excludes" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q.nif" -q 50 --bpp 1
+  expect_usage "quality and psnr" "excludes" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
+    -o "$T/q.nif" --psnr 30 -q 50
+  "$NIFC" encode --help >"$T/help.txt" 2>&1
+  grep -q "^Quality and effort:" "$T/help.txt" && grep -q "^Network (expert):" "$T/help.txt" && ok ||
+    bad "encode --help groups: $(cat "$T/help.txt")"
   # A grid whose tiles would hold more parameters than a file may is refused before any
-  # fit (it used to fail after fitting every tile): 4096x4096 is 16.8 M latents.
+  # fit (it used to fail after fitting every tile): 4096x4096 is 16.8 M latents at
+  # --grid-coarsen 0 (without it the encoder coarsens the grid; see test_presets.cc).
   "$PY" -c 'import struct, sys, zlib
 w = h = 4096
 raw = b"".join(b"\0" + bytes(w) for _ in range(h))
@@ -73,13 +115,15 @@ def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zl
 open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
   + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))' "$T/grid_big.png"
   expect_fail "grid over the parameter limit" "more than a file may" "$T/grid_big.nif" -- \
-    env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/grid_big.png" -o "$T/grid_big.nif" --arch grid --threads 1
+    env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$T/grid_big.png" -o "$T/grid_big.nif" --arch grid --threads 1 \
+      --grid-coarsen 0
   expect_fail "grid levels" "--grid-levels" "$T/g2.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/g2.nif" --arch grid --grid-levels 17
   # Tiles (SPEC.md §11, format 1.2): 192x128 with --tile-size 64 is 3x2 tiles; the file
   # decodes at any size and region; a size target holds for the whole file.
   expect_ok "encode tiled" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode "$SAMPLES/parrots.png" \
-    -o "$T/tiled.nif" --tile-size 64 --tile-overlap 4 --steps 20 --hidden 8 --threads 1 --json
+    -o "$T/tiled.nif" --arch siren-pe --tile-size 64 --tile-overlap 4 --steps 20 --hidden 8 \
+    --threads 1 --json
   [[ $(json_field "$T/stdout" tiles) == 6 ]] && ok || bad "tiled --json: $(cat "$T/stdout")"
   "$NIFC" info "$T/tiled.nif" >"$T/info.txt" 2>&1
   grep -q "nif 1.2" "$T/info.txt" && grep -q "tiles:   6 (3x2), overlap 4 px" "$T/info.txt" && ok ||

@@ -162,7 +162,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
 
   // Rate steering (grid with a size target, see EncodeOptions::grid_target_bytes).
   const bool steer = grid && o.grid_target_bytes > 0;
-  double lambda = o.grid_lambda;
+  double lambda =
+      o.grid_lambda_pixel > 0 && !steer ? o.grid_lambda_pixel / variance : o.grid_lambda;
   uint64_t packed_bytes = 0;  // the latest measured size (steer only)
   const int steer_every = 20;
   auto measure_size = [&]() -> StatusOr<uint64_t> {

@@ -52,6 +52,11 @@ struct EncodeOptions {
   // penalty so that the packed file approaches this many bytes (a dual-ascent step on
   // the rate constraint), and the weights it keeps are the best ones packed within it.
   uint64_t grid_target_bytes = 0;
+  // Grid encodings without a size or PSNR target: when > 0, the rate penalty in MSE of
+  // samples scaled to [0, 1] per bit per pixel (from -q, grid_lambda_for_quality); the
+  // encoder divides it by the image's mean channel variance (the loss is on standardised
+  // samples) and uses that instead of grid_lambda.
+  double grid_lambda_pixel = 0.0;
   // Host memory the encode may use.  encode_image estimates its peak (pixel targets and
   // coordinates, the training batch's activations, a full-image evaluation chunk) and
   // refuses a larger job with kLimit instead of being killed mid-fit.  The nifc CLI passes

@@ -16,22 +16,25 @@ namespace nifc {
 
 // The network a user asks for; 0 means "the preset's" (README "Choosing an architecture").
 struct NetworkChoice {
-  std::string arch = "siren-pe";  // siren, siren-pe, siren-fourier, relu, pe, fourier, grid
+  std::string arch = "grid";  // grid, siren, siren-pe, siren-fourier, relu, pe, fourier
   int hidden = 0, layers = 0;
   float omega0 = 30.0f, omega = 30.0f;
   int pe_levels = 0;
   int ff_features = 0;  // 0: hidden / 2
   float ff_sigma = 10.0f;
   uint64_t ff_seed = 0x6e696663;  // "nifc"
-  int grid_levels = 7, grid_channels = 1, grid_coarsen = 0;
+  int grid_levels = 7, grid_channels = 1;
+  int grid_coarsen = -1;  // -1: 0, or coarser while the file would exceed its parameter limit
 };
 
 // The rate target a user asks for; at most one is set (the CLI enforces it).
 struct TargetChoice {
-  double bpp = 0.0;       // > 0: bits per pixel, never exceeded
-  uint64_t size = 0;      // > 0: bytes, never exceeded
-  double psnr = 0.0;      // > 0: dB, smallest file that reaches it
-  double quality = -1.0;  // >= 0: a preset on the bpp scale (bpp_for_quality)
+  double bpp = 0.0;   // > 0: bits per pixel, never exceeded
+  uint64_t size = 0;  // > 0: bytes, never exceeded
+  double psnr = 0.0;  // > 0: dB, smallest file that reaches it
+  // >= 0: -q/--quality 0..100.  A grid's rate-distortion slope (grid_lambda_for_quality);
+  // for the other families a bpp preset (bpp_for_quality), as they have no rate term.
+  double quality = -1.0;
   bool any() const { return bpp > 0 || size > 0 || psnr > 0 || quality >= 0; }
 };
 
@@ -43,6 +46,8 @@ struct EncodeRequest {
   bool auto_arch = false;    // no --arch (nor --hidden): plan_encode may pick the grid
   bool steps_given = false;  // the grid's step and batch defaults apply unless given
   bool batch_given = false;
+  bool lambda_given = false;  // --grid-lambda: options.grid_lambda, not the quality's slope
+  int effort = 0;             // 1..9 (--effort); 0: kDefaultEffort
   uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
 };
 
@@ -52,15 +57,32 @@ struct EncodePlan {
   EncodeOptions options;
   RateTarget target;
   TileOptions tiles;
+  double quality = -1.0;  // the quality whose slope a grid fit uses (-1: none)
+  int effort = 0;         // the effort used
 };
 
-// Optimizer steps of a grid fit unless the request says otherwise.
-constexpr int kGridSteps = 700;
+// -q and --effort when not given (README "Quality and effort": chosen by measurement).
+constexpr double kDefaultQuality = 75.0;
+constexpr int kDefaultEffort = 5;
 
-// Without an explicit architecture, a size target of at least kGridMinBytes per tile
-// gets the latent grid: at 0.25 and 0.5 bpp it beat the SIREN-PE preset on every image
-// measured (README "Learned feature grids").  Below that, the grid's fixed cost (its MLP,
-// one step per tensor) would not fit, while SIREN-PE sizes its network to the target.
+// The rate-distortion slope of quality q in [0, 100] for grid fits: the rate penalty
+// in MSE of samples scaled to [0, 1] per bit per pixel (EncodeOptions::grid_lambda_pixel).
+// 0.06 * 2^(-q/16): it halves every 16 quality points, so bpp and PSNR rise with q on
+// every image (about 0.3, 0.6, 1.2 and 2 bpp at 25, 50, 75 and 90 on Kodak), and it
+// does not depend on the image's size: a quality means the same trade-off on a thumbnail
+// and on a large photograph.
+double grid_lambda_for_quality(double quality);
+
+// Optimizer steps of a grid fit at effort 1..9 (other families scale their default steps
+// by the same ratio to the default effort's).
+int grid_steps_for_effort(int effort);
+
+// Optimizer steps of a grid fit at the default effort.
+int default_grid_steps();
+
+// Without an explicit architecture an encode uses the latent grid, except for a size
+// target under kGridMinBytes per tile: the grid's fixed cost (its MLP, one step per
+// tensor) would not fit, while SIREN-PE sizes its network to the target.
 constexpr uint64_t kGridMinBytes = 2048;
 
 // The preset's network with the choices applied.  A grid's level sizes are left 1 x 1
@@ -72,6 +94,17 @@ Status build_architecture(const NetworkChoice& choice, Architecture* arch);
 // given).  Errors: --hidden with a target on a non-grid network (the target sizes it).
 Status rate_target_of(const NetworkChoice& net, const TargetChoice& choice, uint64_t pixels,
                       RateTarget* target);
+
+// Tile t's architecture in a tiled encode of a width x height image: positional levels
+// capped to the tile when cap_pe_levels, a grid's levels kept at their resolution
+// relative to the image (SPEC.md §6.4).
+Architecture tile_architecture(const Architecture& arch, uint32_t width, uint32_t height,
+                               uint32_t tile_width, uint32_t tile_height, bool cap_pe_levels);
+
+// Parameters the file of a width x height image with `channels` channels holds: one
+// network, or one per tile as `tiles` lays them out (SPEC.md §11).
+uint64_t file_parameter_count(const Architecture& arch, uint32_t channels, uint32_t width,
+                              uint32_t height, const TileOptions& tiles);
 
 // The whole plan for a width x height image: the architecture (auto choice, positional
 // levels capped at max_useful_pe_levels unless given, grid levels sized to the image), the

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "codec/decoder/decoder.h"
+#include "codec/encoder/presets.h"
 #include "format/nif_format.h"
 #include "format/tile_layout.h"
 
@@ -57,35 +58,16 @@ StatusOr<EncodeResult> encode_tiled(const Image& image, const RateTarget& target
   EncodeResult total;
   double float_se = 0.0;  // sum over tiles of pixels * MSE of the float network
   uint64_t fitted_pixels = 0;
-  // Tile t's network: the positional levels capped to the tile, a grid's levels kept at
-  // their resolution relative to the image (SPEC.md §6.4).
   const auto tile_arch = [&](uint32_t tile_width, uint32_t tile_height) {
-    Architecture a = options.arch;
-    if (a.encoding == Encoding::kPositional && tile_options.cap_pe_levels) {
-      a.pe_levels = static_cast<uint8_t>(
-          std::min<int>(a.pe_levels, max_useful_pe_levels(tile_width, tile_height)));
-    }
-    if (a.encoding == Encoding::kGrid) {
-      for (GridLevel& g : a.grid_levels) {
-        g.width = static_cast<uint32_t>(std::max<uint64_t>(
-            1, (uint64_t{g.width} * tile_width + image.width - 1) / image.width));
-        g.height = static_cast<uint32_t>(std::max<uint64_t>(
-            1, (uint64_t{g.height} * tile_height + image.height - 1) / image.height));
-      }
-    }
-    return a;
+    return tile_architecture(options.arch, image.width, image.height, tile_width, tile_height,
+                             tile_options.cap_pe_levels);
   };
   // A file's networks may hold at most NifLimits::max_parameters (the decoder's limit);
   // a grid's count is known before fitting, so a file that could not be written is
   // refused now, not after every tile is fitted.  (A rate target sizes other networks.)
   if (options.arch.encoding == Encoding::kGrid || target.kind == RateTarget::Kind::kNone) {
-    uint64_t params = 0;
-    for (uint32_t t = 0; t < count; ++t) {
-      const TileSpan sx =
-          tile_span(image.width, layout.columns, layout.overlap, t % layout.columns);
-      const TileSpan sy = tile_span(image.height, layout.rows, layout.overlap, t / layout.columns);
-      params += parameter_count(tile_arch(sx.size(), sy.size()), image.channels);
-    }
+    const uint64_t params =
+        file_parameter_count(options.arch, image.channels, image.width, image.height, tile_options);
     const uint64_t limit = NifLimits().max_parameters;
     if (params > limit) {
       return limit_exceeded(

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Compares nifc encodes (the --json lines of `nifc encode`) with libjpeg-turbo on the
-same image at the same bpp (interpolated on that image's JPEG curve, log bpp,
-tools/rd/results/jpeg.csv) and with the published COIN Kodak curve.
+"""Compares nifc encodes (the --json lines of `nifc encode`) with libjpeg-turbo and WebP
+on the same image at the same bpp (interpolated on that image's curve, log bpp,
+tools/rd/results/{jpeg,webp}.csv; nan outside the curve's range), and prints the encode
+time from the JSON ("seconds").
 
   compare.py RESULT.json [RESULT.json ...]
 """
@@ -10,9 +11,6 @@ import json
 import math
 import os
 import sys
-
-COIN = [(0.074, 23.21), (0.160, 24.64), (0.307, 26.41), (0.611, 28.41), (1.209, 30.64)]
-
 
 def interp_log(curve, bpp):
     curve = sorted(curve)
@@ -27,28 +25,35 @@ def interp_log(curve, bpp):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    jpeg = {}
-    with open(os.path.join(here, "..", "rd", "results", "jpeg.csv")) as f:
-        for row in csv.DictReader(f):
-            jpeg.setdefault(row["image"], []).append((float(row["bpp"]), float(row["psnr_rgb"])))
+    curves = {}
+    for codec in ("jpeg", "webp"):
+        curves[codec] = {}
+        with open(os.path.join(here, "..", "rd", "results", codec + ".csv")) as f:
+            for row in csv.DictReader(f):
+                curves[codec].setdefault(row["image"], []).append(
+                    (float(row["bpp"]), float(row["psnr_rgb"])))
     rows = []
     for path in sys.argv[1:]:
         with open(path) as f:
             d = json.loads(f.read().strip().splitlines()[-1])
         name = os.path.splitext(os.path.basename(d["input"]))[0]
-        rows.append((name, d["bpp"], d["psnr_db"], interp_log(jpeg.get(name, []), d["bpp"]),
-                     interp_log(COIN, d["bpp"]), d["seconds"], d["steps"]))
-    print("| image | bpp | PSNR dB | JPEG at same bpp | COIN curve at same bpp | encode s |")
+        rows.append((name, d["bpp"], d["psnr_db"],
+                     interp_log(curves["jpeg"].get(name, []), d["bpp"]),
+                     interp_log(curves["webp"].get(name, []), d["bpp"]), d["seconds"]))
+    print("| image | bpp | PSNR dB | JPEG at same bpp | WebP at same bpp | encode s |")
     print("|---|---|---|---|---|---|")
     for r in sorted(rows):
-        print("| %s | %.4f | %.2f | %.2f | %.2f | %.0f |" % (r[0], r[1], r[2], r[3], r[4], r[5]))
+        print("| %s | %.4f | %.2f | %.2f | %.2f | %.1f |" % r)
     n = len(rows)
     if n:
-        mb = sum(r[1] for r in rows) / n
-        mp = sum(r[2] for r in rows) / n
-        mj = sum(r[3] for r in rows) / n
-        print("| mean of %d | %.4f | %.2f | %.2f | %.2f (COIN at the mean bpp) | |"
-              % (n, mb, mp, mj, interp_log(COIN, mb)))
+        mean = [sum(r[i] for r in rows) / n for i in range(1, 6)]
+        print("| **mean of %d** | **%.4f** | **%.2f** | %.2f | %.2f | %.1f |" % ((n,) + tuple(mean)))
+        above = sum(1 for r in rows if r[2] > r[3])
+        print("\nabove JPEG at the same bpp: %d of %d (%+.2f to %+.2f dB)"
+              % (above, n, min(r[2] - r[3] for r in rows), max(r[2] - r[3] for r in rows)))
+        print("against WebP at the same bpp: %+.2f to %+.2f dB, mean %+.2f dB"
+              % (min(r[2] - r[4] for r in rows), max(r[2] - r[4] for r in rows),
+                 mean[1] - mean[3]))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,12 @@ int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
     j["height"] = img->height;
     j["channels"] = img->channels;
     j["arch"] = plan.arch;
+    if (plan.quality >= 0) {
+      j["quality"] = json_number(plan.quality);
+    } else {
+      j["quality"] = nullptr;
+    }
+    j["effort"] = plan.effort;
     j["parameters"] = r->parameters;
     j["bits"] = opt.bits;
     j["bytes"] = r->file.size();
@@ -145,7 +151,14 @@ int encode_one(EncodeArgs a, const std::string& label, EncodeOutcome* outcome) {
                    r->header.tile_columns, r->header.tile_rows, r->header.tile_overlap,
                    static_cast<unsigned long long>(r->parameters));
     }
-    std::fprintf(stderr, "  %d steps, %.1f s on %s\n", r->steps, r->seconds, r->device.c_str());
+    std::string knobs = "effort " + std::to_string(plan.effort);
+    if (plan.quality >= 0) {
+      char q[32];
+      std::snprintf(q, sizeof q, "quality %g, ", plan.quality);
+      knobs = q + knobs;
+    }
+    std::fprintf(stderr, "  %s: %d steps, %.1f s on %s\n", knobs.c_str(), r->steps, r->seconds,
+                 r->device.c_str());
   }
   return 0;
 }

@@ -108,6 +108,16 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
       ->check(CLI::NonNegativeNumber);
   enc->add_flag("-f,--force", e.force, "Overwrite an existing output file");
   enc->add_flag("--quiet", e.quiet, "Print nothing but errors");
+  CLI::Option* o_quality =
+      enc->add_option("-q,--quality", e.request.target.quality,
+                      "Quality 0..100 (default " + std::to_string(int(kDefaultQuality)) +
+                          "): the rate-distortion trade-off, the same on any image size; "
+                          "bpp and PSNR rise with it")
+          ->check(CLI::Range(0.0, 100.0));
+  enc->add_option("-e,--effort", e.request.effort,
+                  "Effort 1..9 (default " + std::to_string(kDefaultEffort) +
+                      "): fitting steps, time for bytes; never changes the decoder's cost")
+      ->check(CLI::Range(1, 9));
   CLI::Option* o_bpp =
       enc->add_option("--bpp", e.request.target.bpp, "Target bits per pixel (never exceeded)")
           ->check(CLI::PositiveNumber);
@@ -117,25 +127,23 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
   CLI::Option* o_psnr =
       enc->add_option("--psnr", e.request.target.psnr, "Target PSNR in dB (smallest file)")
           ->check(CLI::PositiveNumber);
-  CLI::Option* o_quality = enc->add_option("-q,--quality", e.request.target.quality,
-                                           "Quality preset 0..100 (bpp = 0.05 * 2^(q/25))")
-                               ->check(CLI::Range(0.0, 100.0));
   o_bpp->excludes(o_size)->excludes(o_psnr)->excludes(o_quality);
   o_size->excludes(o_psnr)->excludes(o_quality);
   o_psnr->excludes(o_quality);
   enc->add_flag("--json", e.json, "Print the result as one JSON object on stdout");
   add_network_options(enc, e.request.net,
-                      "siren-pe (default; grid with --bpp, --size or -q), siren, siren-fourier, "
-                      "relu, pe, fourier, grid");
+                      "grid (default; siren-pe for size targets under 2 KB a tile), siren-pe, "
+                      "siren, siren-fourier, relu, pe, fourier");
   enc->add_option("--grid-levels", e.request.net.grid_levels, "Grid: latent levels")
       ->capture_default_str();
   enc->add_option("--grid-channels", e.request.net.grid_channels, "Grid: latent channels per level")
       ->capture_default_str();
   enc->add_option("--grid-coarsen", e.request.net.grid_coarsen,
-                  "Grid: finest level is the image size / 2^N")
-      ->capture_default_str();
+                  "Grid: finest level is the image size / 2^N (default 0, coarser when the "
+                  "file would exceed its parameter limit)")
+      ->check(CLI::Range(0, 16));
   enc->add_option("--grid-lambda", e.request.options.grid_lambda,
-                  "Grid: rate penalty (without a rate target)")
+                  "Grid: rate penalty on standardised samples, instead of -q's")
       ->capture_default_str();
   enc->add_option("--grid-lr-ratio", e.request.options.grid_lr_ratio,
                   "Grid: the latents' learning rate over the network's")
@@ -155,6 +163,22 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
   enc->add_option("--tile-overlap", e.request.tile_overlap, "Pixels a tile overlaps each neighbour")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  enc->get_option("--steps")
+      ->description("Optimizer steps (default: from --effort)")
+      ->default_str("");
+  // --help: what most users need first, then the expert knobs.
+  const auto group = [enc](const char* name, std::initializer_list<const char*> options) {
+    for (const char* o : options) enc->get_option(o)->group(name);
+  };
+  group("Output", {"--output", "--out-dir", "--force", "--quiet", "--json", "--jobs"});
+  group("Quality and effort", {"--quality", "--effort", "--bpp", "--size", "--psnr"});
+  group("Network (expert)",
+        {"--arch", "--hidden", "--layers", "--omega0", "--omega", "--pe-levels", "--ff-features",
+         "--ff-sigma", "--ff-seed", "--grid-levels", "--grid-channels", "--grid-coarsen",
+         "--grid-lambda", "--grid-lr-ratio"});
+  group("Fitting (expert)",
+        {"--bits", "--steps", "--time-limit", "--batch", "--lr", "--device", "--threads", "--seed",
+         "--eval-every", "--torch-step", "--curve", "--tile-size", "--tile-overlap"});
   return enc;
 }
 
@@ -272,8 +296,9 @@ int run(int argc, char** argv) {
   if (*dec) return run_decode(decode_args);
   if (*enc) {
     EncodeRequest& r = encode_args.request;
-    r.auto_arch = enc->get_option("--arch")->count() == 0 && r.net.hidden == 0;
+    r.auto_arch = enc->get_option("--arch")->count() == 0;
     r.steps_given = enc->get_option("--steps")->count() > 0;
+    r.lambda_given = enc->get_option("--grid-lambda")->count() > 0;
     r.batch_given = enc->get_option("--batch")->count() > 0;
     return run_encode(encode_args);
   }
