@@ -28,6 +28,7 @@ TEST_CASE("plan: no options give the grid at the default quality and effort") {
   CHECK(p.effort == kDefaultEffort);
   CHECK(p.options.steps == default_grid_steps());
   CHECK(p.options.batch_pixels == 0);
+  CHECK(p.options.lr == kGridLr);
   CHECK(p.target.kind == RateTarget::Kind::kNone);
   CHECK(p.options.grid_lambda_pixel == grid_lambda_for_quality(kDefaultQuality));
   CHECK(p.options.arch.grid_levels[0].width == 768);  // full density

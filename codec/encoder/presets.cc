@@ -183,6 +183,7 @@ Status plan_encode(const EncodeRequest& r, uint32_t width, uint32_t height, Enco
     // A grid fits whole-image steps (each latent then moves every step), and
     // converges in far fewer of them (README "Learned feature grids").
     if (!r.batch_given) o.batch_pixels = 0;
+    if (!r.lr_given) o.lr = kGridLr;
   }
   const bool coarsen_auto = net.grid_coarsen < 0;
   if (coarsen_auto) net.grid_coarsen = 0;

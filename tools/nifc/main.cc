@@ -163,6 +163,9 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
   enc->add_option("--tile-overlap", e.request.tile_overlap, "Pixels a tile overlaps each neighbour")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  enc->get_option("--lr")
+      ->description("Peak learning rate (default 0.002; grid 0.006)")
+      ->default_str("");
   enc->get_option("--steps")
       ->description("Optimizer steps (default: from --effort)")
       ->default_str("");
@@ -299,6 +302,7 @@ int run(int argc, char** argv) {
     r.auto_arch = enc->get_option("--arch")->count() == 0;
     r.steps_given = enc->get_option("--steps")->count() > 0;
     r.lambda_given = enc->get_option("--grid-lambda")->count() > 0;
+    r.lr_given = enc->get_option("--lr")->count() > 0;
     r.batch_given = enc->get_option("--batch")->count() > 0;
     return run_encode(encode_args);
   }
