@@ -207,6 +207,13 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   // quantization noise the torch path adds in TorchNet::encode, uniform of width
   // kLatentStep, drawn by add_latent_noise), and the rate term's gradient,
   // lambda / n * d/dx log2(1 + |x| / step), written by hand too.  Returns the loss.
+  // The MLP's weights and biases as the fused step takes them (SPEC.md §6.2 order).
+  auto mlp_pointers = [&](std::vector<const float*>* w, std::vector<const float*>* b) {
+    for (size_t l = 0; l < mlp_params; l += 2) {
+      w->push_back(net.params[l].data_ptr<float>());
+      b->push_back(net.params[l + 1].data_ptr<float>());
+    }
+  };
   std::vector<torch::Tensor> noisy;  // the latents with this step's noise
   for (size_t k = mlp_params; fused && k < net.params.size(); ++k) {
     noisy.push_back(torch::empty_like(net.params[k]));
@@ -228,9 +235,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       dlatents.push_back(l.grad);
     }
     add_latent_noise(levels, kLatentStep, fit_threads);
+    mlp_pointers(&w, &b);
     for (size_t l = 0; l < mlp_params; l += 2) {
-      w.push_back(net.params[l].data_ptr<float>());
-      b.push_back(net.params[l + 1].data_ptr<float>());
       dw.push_back(net.params[l].mutable_grad().data_ptr<float>());
       db.push_back(net.params[l + 1].mutable_grad().data_ptr<float>());
     }
@@ -255,10 +261,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     for (size_t k = mlp_params; k < net.params.size(); ++k) {
       latents.push_back(net.params[k].data_ptr<float>());
     }
-    for (size_t l = 0; l < mlp_params; l += 2) {
-      w.push_back(net.params[l].data_ptr<float>());
-      b.push_back(net.params[l + 1].data_ptr<float>());
-    }
+    mlp_pointers(&w, &b);
     const std::vector<double> sse =
         grid_step->channel_sse(latents, w, b, target_fm.data_ptr<float>(), fit_threads);
     double se = 0.0;

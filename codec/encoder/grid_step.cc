@@ -491,6 +491,11 @@ std::vector<double> GridStep::pass(const std::vector<const float*>& latents,
     }
     buffer_floats_ = floats * static_cast<size_t>(threads);
   }
+  // Thread t's own gradient of the coarse levels.
+  const auto own_of = [&](int t) {
+    return buffer_.get() + floats * static_cast<size_t>(t) + round(vectors * baseline::kLanes) +
+           round(2 * features * chunk_n) + round(max_level_width);
+  };
   std::vector<double> sse(static_cast<size_t>(threads) * channels_, 0.0);
   const float scale2 = static_cast<float>(2.0 * grad_scale);
   if (backward) {  // the first thread adds into dlatents directly
@@ -515,7 +520,7 @@ std::vector<double> GridStep::pass(const std::vector<const float*>& latents,
     float* feat = base + round(vectors * baseline::kLanes);
     float* dfeat = feat + features * chunk_n;
     float* line = feat + round(2 * features * chunk_n);
-    float* own = line + round(max_level_width);
+    float* own = own_of(t);
     if (backward && t > 0) std::fill_n(own, private_floats_, 0.0f);
     double* s = sse.data() + size_t{channels_} * static_cast<size_t>(t);
     const uint32_t c0 = chunks * static_cast<uint32_t>(t) / static_cast<uint32_t>(threads);
@@ -567,9 +572,7 @@ std::vector<double> GridStep::pass(const std::vector<const float*>& latents,
         const size_t k = level_of[i];
         float* d = (*dlatents)[k];
         for (int t = 1; t < threads; ++t) {
-          const float* own = buffer_.get() + floats * static_cast<size_t>(t) +
-                             round(vectors * baseline::kLanes) + round(2 * features * chunk_n) +
-                             round(max_level_width) + levels_[k].private_offset;
+          const float* own = own_of(t) + levels_[k].private_offset;
           for (size_t e = lo; e < hi; ++e) d[e] += own[e];
         }
       });
