@@ -25,25 +25,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Status check_image(const Image& image, const std::string& name) {
-  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
-      (image.bit_depth != 8 && image.bit_depth != 16) ||
-      image.samples.size() != image.pixel_count() * image.channels) {
-    return invalid_argument("invalid image " + name);
-  }
-  return Status();
-}
-
-Status check_options(const EncodeOptions& o, uint32_t channels) {
-  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
-  if (o.steps < 1) return invalid_argument("steps must be at least 1");
-  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
-  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
-  NifLimits limits;
-  limits.max_width = limits.max_height = 0xFFFFFFFFu;
-  return validate_architecture(o.arch, channels, limits);
-}
-
 Status check_sine(const Architecture& arch, const char* what) {
   if (arch.activation != Activation::kSine) {
     return invalid_argument(std::string(what) +
@@ -51,17 +32,6 @@ Status check_sine(const Architecture& arch, const char* what) {
                             "vanish (use --arch siren-pe, siren or siren-fourier)");
   }
   return Status();
-}
-
-// Picks the device, sets LibTorch's CPU threads and seeds its generator.
-StatusOr<torch::Device> set_up(const EncodeOptions& o) {
-  NIFC_ASSIGN_OR_RETURN(const torch::Device device, pick_device(o.device));
-  if (device.is_cpu()) {
-    torch::set_num_threads(o.threads > 0 ? o.threads
-                                         : std::max(1u, std::thread::hardware_concurrency()));
-  }
-  torch::manual_seed(o.seed);
-  return device;
 }
 
 // Samples scaled to [0, 1] (SPEC.md §5.1), pixels x channels, on the CPU.
@@ -524,8 +494,8 @@ StatusOr<ApplicationResult> guarded(F&& f) {
 StatusOr<ApplicationResult> poisson_impl(const Image& image, PoissonSource source,
                                          const EncodeOptions& o, const ApplicationOptions& ao) {
   const Clock::time_point t0 = Clock::now();
-  NIFC_RETURN_IF_ERROR(check_image(image, "image"));
-  NIFC_RETURN_IF_ERROR(check_options(o, image.channels));
+  NIFC_RETURN_IF_ERROR(check_fit_image(image, "image"));
+  NIFC_RETURN_IF_ERROR(check_fit_options(o, image.channels));
   const uint32_t w = image.width, h = image.height;
   const bool laplacian = source == PoissonSource::kLaplacian;
   if (laplacian) {
@@ -536,7 +506,7 @@ StatusOr<ApplicationResult> poisson_impl(const Image& image, PoissonSource sourc
   } else if (w * uint64_t{h} < 2) {
     return invalid_argument("a 1x1 image has no gradient");
   }
-  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up_fit(o));
 
   const torch::Tensor unit = unit_samples(image);
   const Norm norm = norm_of(unit);
@@ -606,8 +576,8 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
                                        const std::vector<uint8_t>& mask, const EncodeOptions& o,
                                        const ApplicationOptions& ao) {
   const Clock::time_point t0 = Clock::now();
-  NIFC_RETURN_IF_ERROR(check_image(a, "A"));
-  NIFC_RETURN_IF_ERROR(check_image(b, "B"));
+  NIFC_RETURN_IF_ERROR(check_fit_image(a, "A"));
+  NIFC_RETURN_IF_ERROR(check_fit_image(b, "B"));
   const uint32_t w = a.width, h = a.height;
   if (b.width != w || b.height != h) {
     return invalid_argument("A is " + std::to_string(w) + "x" + std::to_string(h) + ", B is " +
@@ -622,10 +592,10 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
     NIFC_RETURN_IF_ERROR(check_mask(mask, w, h, "the mask"));
   }
   if (w * uint64_t{h} < 2) return invalid_argument("a 1x1 image has no gradient");
-  NIFC_RETURN_IF_ERROR(check_options(o, a.channels));
+  NIFC_RETURN_IF_ERROR(check_fit_options(o, a.channels));
   if (!(ao.value_weight >= 0)) return invalid_argument("the value weight must be >= 0");
   if (!(ao.span_weight >= 0)) return invalid_argument("the span weight must be >= 0");
-  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up_fit(o));
 
   const torch::Tensor ua = unit_samples(a), ub = unit_samples(b);
   const Norm norm = norm_of(ua);
@@ -763,12 +733,12 @@ StatusOr<ApplicationResult> blend_impl(const Image& a, const Image& b, BlendRule
 StatusOr<ApplicationResult> inpaint_impl(const Image& image, const std::vector<uint8_t>& known,
                                          const EncodeOptions& o, const ApplicationOptions& io) {
   const Clock::time_point t0 = Clock::now();
-  NIFC_RETURN_IF_ERROR(check_image(image, "image"));
+  NIFC_RETURN_IF_ERROR(check_fit_image(image, "image"));
   NIFC_RETURN_IF_ERROR(check_mask(known, image.width, image.height, "the mask of known pixels"));
-  NIFC_RETURN_IF_ERROR(check_options(o, image.channels));
+  NIFC_RETURN_IF_ERROR(check_fit_options(o, image.channels));
   if (!(io.tv >= 0)) return invalid_argument("the total-variation weight must be >= 0");
   if (io.tv > 0 && io.tv_points < 1) return invalid_argument("tv points must be >= 1");
-  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up(o));
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up_fit(o));
   const uint32_t w = image.width, h = image.height;
 
   std::vector<int64_t> kept;

@@ -71,18 +71,8 @@ uint64_t estimate_peak_memory_bytes(const Image& image, const EncodeOptions& o) 
 }
 
 Status check_options(const Image& image, const EncodeOptions& o) {
-  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
-      (image.bit_depth != 8 && image.bit_depth != 16) ||
-      image.samples.size() != image.pixel_count() * image.channels) {
-    return invalid_argument("invalid image");
-  }
-  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
-  if (o.steps < 1) return invalid_argument("steps must be at least 1");
-  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
-  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
-  NifLimits limits;
-  limits.max_width = limits.max_height = 0xFFFFFFFFu;
-  NIFC_RETURN_IF_ERROR(validate_architecture(o.arch, image.channels, limits));
+  NIFC_RETURN_IF_ERROR(check_fit_image(image, ""));
+  NIFC_RETURN_IF_ERROR(check_fit_options(o, image.channels));
   const uint64_t need = estimate_peak_memory_bytes(image, o);
   if (o.max_memory_bytes > 0 && need > o.max_memory_bytes) {
     char text[160];
@@ -98,12 +88,7 @@ Status check_options(const Image& image, const EncodeOptions& o) {
 StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   const Clock::time_point t0 = Clock::now();
   NIFC_RETURN_IF_ERROR(check_options(image, o));
-  NIFC_ASSIGN_OR_RETURN(const torch::Device device, pick_device(o.device));
-  if (device.is_cpu()) {
-    torch::set_num_threads(o.threads > 0 ? o.threads
-                                         : std::max(1u, std::thread::hardware_concurrency()));
-  }
-  torch::manual_seed(o.seed);
+  NIFC_ASSIGN_OR_RETURN(const torch::Device device, set_up_fit(o));
 
   const uint32_t ch = image.channels;
   const int64_t n = static_cast<int64_t>(image.pixel_count());

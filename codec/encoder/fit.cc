@@ -1,9 +1,12 @@
 #include "codec/encoder/fit.h"
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "codec/decoder/image.h"
 
@@ -43,6 +46,36 @@ StatusOr<c10::Device> pick_device(const std::string& name) {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
   }
   return invalid_argument("unknown device '" + name + "' (auto, cpu or cuda)");
+}
+
+Status check_fit_image(const Image& image, const std::string& name) {
+  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
+      (image.bit_depth != 8 && image.bit_depth != 16) ||
+      image.samples.size() != image.pixel_count() * image.channels) {
+    return invalid_argument(name.empty() ? "invalid image" : "invalid image " + name);
+  }
+  return Status();
+}
+
+Status check_fit_options(const EncodeOptions& o, uint32_t channels) {
+  if (o.bits < 2 || o.bits > 16) return invalid_argument("bits must be 2..16");
+  if (o.steps < 1) return invalid_argument("steps must be at least 1");
+  if (!(o.lr > 0)) return invalid_argument("learning rate must be positive");
+  if (o.arch.widths.empty()) return invalid_argument("the network needs a hidden layer");
+  NifLimits limits;
+  limits.max_width = limits.max_height = 0xFFFFFFFFu;
+  return validate_architecture(o.arch, channels, limits);
+}
+
+StatusOr<c10::Device> set_up_fit(const EncodeOptions& o) {
+  NIFC_ASSIGN_OR_RETURN(const c10::Device device, pick_device(o.device));
+  if (device.is_cpu()) {
+    at::set_num_threads(o.threads > 0
+                            ? o.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+  torch::manual_seed(o.seed);
+  return device;
 }
 
 double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step) {

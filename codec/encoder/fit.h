@@ -17,6 +17,8 @@
 
 namespace nifc {
 
+struct Image;
+
 using Clock = std::chrono::steady_clock;
 
 // Seconds since t0.
@@ -52,6 +54,17 @@ StatusOr<c10::Device> pick_device(const std::string& name);
 // The learning rate at `step` (0-based) of `steps`: linear warm-up over
 // `warmup_steps` to `peak`, then cosine decay to peak * final_ratio.
 double scheduled_lr(double peak, double final_ratio, int warmup_steps, int steps, int step);
+
+// The checks every fit makes before it allocates: an image of 1..4 channels at 8 or 16
+// bits whose samples match its size (kInvalidArgument "invalid image", followed by `name`
+// when it is not empty), and options whose bit width, steps, learning rate and
+// architecture are valid for `channels` (kInvalidArgument).
+Status check_fit_image(const Image& image, const std::string& name);
+Status check_fit_options(const EncodeOptions& o, uint32_t channels);
+
+// A fit's set-up: the device (pick_device), LibTorch's CPU threads (o.threads, or every
+// hardware thread when 0) and its generator's seed.
+StatusOr<c10::Device> set_up_fit(const EncodeOptions& o);
 
 }  // namespace nifc
 
