@@ -93,14 +93,19 @@ def activity_class(a):
     return a if a <= 6 else 7 if a <= 9 else 8 if a <= 15 else 9 if a <= 31 else 10
 
 
-def decode_levels(stream: bytes, layout, limit):
-    rd, contexts = RangeDecoder(stream), {}
+def decode_levels(stream: bytes, layout, limit, on_tensor=None, decoder=RangeDecoder):
+    """The levels of every tensor of `layout`.  on_tensor(i), when given, is called before
+    tensor i is decoded; `decoder` is the range decoder's class (a subclass may observe
+    the bits; tools/rd/latent_entropy.py counts their cost)."""
+    rd, contexts = decoder(stream), {}
 
     def ctx(*key):
         return contexts.setdefault(key, Context())
 
     tensors = []
-    for planes, rows, cols, cset in layout:
+    for index, (planes, rows, cols, cset) in enumerate(layout):
+        if on_tensor is not None:
+            on_tensor(index)
         levels = [0] * (planes * rows * cols)
         for p in range(planes):
             base = p * rows * cols

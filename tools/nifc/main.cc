@@ -163,9 +163,12 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
   enc->add_option("--tile-overlap", e.request.tile_overlap, "Pixels a tile overlaps each neighbour")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
-  enc->get_option("--lr")
-      ->description("Peak learning rate (default 0.002; grid 0.006)")
-      ->default_str("");
+  {
+    char text[80];
+    std::snprintf(text, sizeof text, "Peak learning rate (default %g; grid %g)", EncodeOptions().lr,
+                  kGridLr);
+    enc->get_option("--lr")->description(text)->default_str("");
+  }
   enc->get_option("--steps")
       ->description("Optimizer steps (default: from --effort)")
       ->default_str("");

@@ -5,8 +5,8 @@
 
 For each grid level of an untiled, range-coded (SPEC.md §6.5) file, one line:
   coded    the bits §6.5's adaptive contexts spend on the level: the sum of -log2 p over
-           its context-coded bits, plus its bypass bits (the range coder writes this
-           within a few bytes);
+           the bits the decoder reads for it, bypass bits included (the range coder
+           writes this within a few bytes);
   H0       the level's order-0 empirical entropy (one static histogram);
   ctx      the empirical entropy after a least-squares linear prediction of each level
            from its 12 nearest causal neighbours, with the residuals split into 16 bins by
@@ -35,57 +35,19 @@ NEIGHBOURS = [(0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0),
               (-1, -2), (-1, 2), (-2, -1), (-2, 1), (-2, -2), (-2, 2)]
 
 
-class Prob:
-    """§6.5 "Probabilities", returning each bit's cost in bits."""
+class CostingDecoder(srd.RangeDecoder):
+    """The range decoder of §6.5, adding each decoded bit's cost, -log2 of the probability
+    it was decoded with, to the tensor being decoded."""
 
-    __slots__ = ("f", "s")
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.costs, self.tensor = {}, 0
 
-    def __init__(self):
-        self.f = self.s = 32768
-
-    def cost(self, bit):
-        p0 = (self.f + self.s) >> 1
-        c = -math.log2((p0 if bit == 0 else 65536 - p0) / 65536.0)
-        if bit == 0:
-            self.f += (65536 - self.f) >> 4
-            self.s += (65536 - self.s) >> 7
-        else:
-            self.f -= self.f >> 4
-            self.s -= self.s >> 7
-        return c
-
-
-class ContextSet:
-    """One context set of §6.5: Z[A], S[G], E[A][j], M[e]."""
-
-    def __init__(self):
-        self.z = [Prob() for _ in range(11)]
-        self.sign = [Prob() for _ in range(9)]
-        self.e = [[Prob() for _ in range(15)] for _ in range(11)]
-        self.m = [Prob() for _ in range(15)]
-
-
-def plane_cost(q, cs):
-    """Bits of §6.5's binarization of plane q (2-D int array) with context set cs."""
-    rows, cols = q.shape
-    a = np.pad(np.abs(q), 1)
-    activity = a[1:-1, :-2] + a[:-2, 1:-1] + (a[:-2, :-2] + a[:-2, 2:]) // 2
-    sg = np.pad(np.where(q > 0, 1, np.where(q < 0, 2, 0)), 1)
-    sign_ctx = 3 * sg[1:-1, :-2] + sg[:-2, 1:-1]
-    total = 0.0
-    for v, act, g in zip(q.ravel().tolist(), activity.ravel().tolist(), sign_ctx.ravel().tolist()):
-        A = srd.activity_class(act)
-        total += cs.z[A].cost(1 if v else 0)
-        if not v:
-            continue
-        total += cs.sign[g].cost(1 if v < 0 else 0)
-        m = abs(v)
-        e = m.bit_length() - 1
-        for j in range(min(e + 1, 14)):
-            total += cs.e[A][j].cost(1 if e > j else 0)
-        if e >= 1:
-            total += cs.m[e].cost((m >> (e - 1)) & 1) + (e - 1)
-    return total
+    def bit(self, p0):
+        b = super().bit(p0)
+        p = p0 if b == 0 else 65536 - p0
+        self.costs[self.tensor] = self.costs.get(self.tensor, 0.0) - math.log2(p / 65536.0)
+        return b
 
 
 def entropy(values):
@@ -123,17 +85,18 @@ def main(argv):
         return 1
     layout = srd.tensor_layout(s)
     stream = wgts[4 + 4 * len(layout):]
-    tensors = srd.decode_levels(stream, layout, (1 << (wgts[0] - 1)) - 1)
-    sets = {}
-    modelled = 0.0
+    rd = CostingDecoder(stream)
+    tensors = srd.decode_levels(stream, layout, (1 << (wgts[0] - 1)) - 1,
+                                on_tensor=lambda index: setattr(rd, "tensor", index),
+                                decoder=lambda data: rd)
+    costs = rd.costs
+    modelled = sum(costs.values())
     print("level  size            latents   coded bits  bits/latent      H0     ctx")
-    for (planes, rows, cols, cset), levels in zip(layout, tensors):
-        q = np.array(levels, dtype=np.int64).reshape(planes, rows, cols)
-        cs = sets.setdefault(cset, ContextSet())
-        coded = sum(plane_cost(q[i], cs) for i in range(planes))
-        modelled += coded
+    for index, ((planes, rows, cols, cset), levels) in enumerate(zip(layout, tensors)):
         if cset == 0:
             continue
+        q = np.array(levels, dtype=np.int64).reshape(planes, rows, cols)
+        coded = costs.get(index, 0.0)
         h0 = sum(entropy(q[i]) for i in range(planes))
         hc = sum(context_entropy(q[i]) for i in range(planes))
         n = q.size
