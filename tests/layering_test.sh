@@ -11,9 +11,11 @@ set -uo pipefail
 cd "$1"
 fail=0
 bad() { echo "layering: $*"; fail=1; }
-# "file: included-path" for every project or LibTorch include under a folder.
+# "file: included-path" for every project or LibTorch include in the C/C++ sources under a folder
+# (a patch or a document that quotes an include line is not a source).
 includes() {
-  grep -rHoE '#include [<"](codec|format|tools|include|torch|ATen|c10)/[^">]*' "$@" \
+  grep -rHoE --include='*.c' --include='*.cc' --include='*.h' --include='*.hpp' --include='*.inc' \
+    '#include [<"](codec|format|tools|include|torch|ATen|c10)/[^">]*' "$@" \
     | sed -E 's/#include [<"]//'
 }
 check() {  # check FOLDER ALLOWED_REGEX
