@@ -34,6 +34,24 @@ TEST_CASE("plan: no options give the grid at the default quality and effort") {
   CHECK(p.options.arch.grid_levels[0].width == 768);  // full density
 }
 
+TEST_CASE("plan: a grid steered to a size trains at the steered rates unless given") {
+  EncodeRequest r = cli_request();
+  r.target.bpp = 0.5;
+  const EncodePlan p = plan_of(r, 768, 512);
+  CHECK(p.arch == "grid");
+  CHECK(p.target.kind == RateTarget::Kind::kBytes);
+  CHECK(p.options.lr == kGridSteeredLr);
+  CHECK(p.options.grid_lr_ratio == kGridSteeredLrRatio);
+  CHECK(plan_of(cli_request(), 768, 512).options.grid_lr_ratio == EncodeOptions().grid_lr_ratio);
+  // Given rates win.
+  r.lr_given = r.lr_ratio_given = true;
+  r.options.lr = 3e-2;
+  r.options.grid_lr_ratio = 7.0;
+  const EncodePlan g = plan_of(r, 768, 512);
+  CHECK(g.options.lr == 3e-2);
+  CHECK(g.options.grid_lr_ratio == 7.0);
+}
+
 TEST_CASE("plan: -q is a slope that falls with q and ignores the image's size") {
   double last = 1e9;
   for (double q : {0.0, 25.0, 50.0, 75.0, 90.0, 100.0}) {

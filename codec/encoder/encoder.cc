@@ -92,14 +92,24 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
 
   const uint32_t ch = image.channels;
   const int64_t n = static_cast<int64_t>(image.pixel_count());
-  // Targets: per-channel standardised samples (SPEC.md §5.2).
+  // Targets: standardised samples (SPEC.md §5.2), every channel scaled by the same
+  // std (the root mean square of the channels'), so that the loss is the RGB MSE that
+  // PSNR measures.  Per-channel stds weighted each channel's error by the inverse of its
+  // variance, so a low-contrast channel (a nearly flat one most of all) drew bits and
+  // steps that PSNR does not reward.
   std::vector<float> values(image.samples.size());
   const float inv_max = 1.0f / static_cast<float>(image.max_value());
   for (size_t i = 0; i < values.size(); ++i) values[i] = image.samples[i] * inv_max;
   torch::Tensor pixels = torch::from_blob(values.data(), {n, static_cast<int64_t>(ch)}).clone();
   const torch::Tensor mean = pixels.mean(0);
-  // A flat channel has std 0; a floor keeps the targets finite.
-  const torch::Tensor stddev = pixels.std(0, /*unbiased=*/false).clamp_min(1.0 / 1024);
+  // A flat image has std 0; a floor keeps the targets finite.
+  const torch::Tensor stddev = pixels.std(0, /*unbiased=*/false)
+                                   .pow(2)
+                                   .mean()
+                                   .sqrt()
+                                   .clamp_min(1.0 / 1024)
+                                   .expand({static_cast<int64_t>(ch)})
+                                   .contiguous();
   const torch::Tensor target = ((pixels - mean) / stddev).to(device);
   const torch::Tensor coords = pixel_coords(image.width, image.height).to(device);
 

@@ -46,7 +46,7 @@ struct EncodeOptions {
   // grid_lambda (normalized MSE per bit per pixel) on the estimated latent bits,
   // sum log2(1 + |latent| / step) / pixels.
   double grid_lambda = 0.04;
-  double grid_lr_ratio = 50.0;
+  double grid_lr_ratio = 10.0;  // with kGridLr 0.1, latents at 1.0 (presets.h)
   // Grid encodings with a size target: when > 0, grid_lambda is only the starting
   // penalty; every 20 steps the encoder packs the weights as they would be written and moves the
   // penalty so that the packed file approaches this many bytes (a dual-ascent step on

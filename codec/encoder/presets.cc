@@ -203,6 +203,10 @@ Status plan_encode(const EncodeRequest& r, uint32_t width, uint32_t height, Enco
   }
   RateTarget target;
   NIFC_RETURN_IF_ERROR(rate_target_of(net, r.target, pixels, &target));
+  if (net.arch == "grid" && target.kind == RateTarget::Kind::kBytes) {
+    if (!r.lr_given) o.lr = kGridSteeredLr;
+    if (!r.lr_ratio_given) o.grid_lr_ratio = kGridSteeredLrRatio;
+  }
   plan->quality = -1.0;
   if (net.arch == "grid" && target.kind == RateTarget::Kind::kNone && !r.lambda_given) {
     plan->quality = r.target.quality >= 0 ? r.target.quality : kDefaultQuality;

@@ -48,6 +48,7 @@ struct EncodeRequest {
   bool batch_given = false;
   bool lambda_given = false;  // --grid-lambda: options.grid_lambda, not the quality's slope
   bool lr_given = false;      // --lr: options.lr, not kGridLr for a grid
+  bool lr_ratio_given = false;  // --grid-lr-ratio: not kGridSteeredLrRatio for a size target
   int effort = 0;             // 1..9 (--effort); 0: kDefaultEffort
   uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
 };
@@ -62,10 +63,23 @@ struct EncodePlan {
   int effort = 0;         // the effort used
 };
 
-// A grid's peak learning rate unless --lr is given.  At 900 steps, -q 35/55/75/90 on all
-// 24 Kodak images, 1e-2 against 6e-3: BD-rate -3.0 % (README "Quality and effort" and
-// "Rate-distortion on Kodak"); 6e-3 had been +0.29 dB on kodim05 at -q 75 against 2e-3.
-constexpr double kGridLr = 1e-2;
+// A grid's peak learning rate unless --lr is given (the latents' is
+// EncodeOptions::grid_lr_ratio times it: 1.0).  At 900 steps, -q 35/55/75/90 on
+// kodim05/13/15/23 with the RGB-MSE loss, against 1e-2 with ratio 50 (latents 0.5):
+// MLP 0.1, latents 1.0 -9.85 % BD-rate; MLP 0.1 with latents 0.7 or 1.5 -7.8 / -9.5 %;
+// MLP 0.07, latents 1.0 -9.2 %; MLP 0.05, latents 1.0 -8.7 %; MLP 0.2, latents 1.0 -4.7 %
+// (README "Quality and effort" gives the Kodak-24 figure).
+constexpr double kGridLr = 1e-1;
+
+// A grid fit steered to a size (--bpp, --size) trains at these instead (unless --lr or
+// --grid-lr-ratio is given): the steering (encoder.cc) raises the penalty while the packed
+// latents exceed the target, and at kGridLr's rates they jitter above a low target until
+// the rate decays, so the penalty winds up and the latents then collapse (kodim23 at
+// --bpp 0.5: 0.078 bpp, 25.4 dB).  One thread, against 1e-2 with latents at 0.5:
+// kodim23 --bpp 0.5 36.10 against 35.92 dB, kodim05 --bpp 0.5 25.60 against 25.47 dB,
+// kodim15 --bpp 1 35.62 against 35.51 dB (at kGridLr's rates there 36.14 dB).
+constexpr double kGridSteeredLr = 2e-2;
+constexpr double kGridSteeredLrRatio = 20.0;
 
 // -q and --effort when not given (README "Quality and effort": chosen by measurement).
 constexpr double kDefaultQuality = 75.0;

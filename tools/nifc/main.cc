@@ -147,8 +147,7 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
       ->capture_default_str();
   enc->add_option("--grid-lr-ratio", e.request.options.grid_lr_ratio,
                   "Grid: the latents' learning rate over the network's")
-      ->check(CLI::Range(0.01, 1000.0))
-      ->capture_default_str();
+      ->check(CLI::Range(0.01, 1000.0));
   add_fit_options(enc, e.request.options, "Pixels per step (0: the whole image)");
   enc->add_option("--eval-every", e.request.options.eval_every,
                   "Steps between full-image evaluations")
@@ -164,10 +163,15 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   {
-    char text[80];
-    std::snprintf(text, sizeof text, "Peak learning rate (default %g; grid %g)", EncodeOptions().lr,
-                  kGridLr);
+    char text[120];
+    std::snprintf(text, sizeof text, "Peak learning rate (default %g; grid %g, %g with --bpp/--size)",
+                  EncodeOptions().lr, kGridLr, kGridSteeredLr);
     enc->get_option("--lr")->description(text)->default_str("");
+    std::snprintf(text, sizeof text,
+                  "Grid: the latents' learning rate over the network's (default %g; %g with "
+                  "--bpp/--size)",
+                  EncodeOptions().grid_lr_ratio, kGridSteeredLrRatio);
+    enc->get_option("--grid-lr-ratio")->description(text)->default_str("");
   }
   enc->get_option("--steps")
       ->description("Optimizer steps (default: from --effort)")
@@ -306,6 +310,7 @@ int run(int argc, char** argv) {
     r.steps_given = enc->get_option("--steps")->count() > 0;
     r.lambda_given = enc->get_option("--grid-lambda")->count() > 0;
     r.lr_given = enc->get_option("--lr")->count() > 0;
+    r.lr_ratio_given = enc->get_option("--grid-lr-ratio")->count() > 0;
     r.batch_given = enc->get_option("--batch")->count() > 0;
     return run_encode(encode_args);
   }
