@@ -46,10 +46,10 @@ struct EncodeRequest {
   bool auto_arch = false;    // no --arch (nor --hidden): plan_encode may pick the grid
   bool steps_given = false;  // the grid's step and batch defaults apply unless given
   bool batch_given = false;
-  bool lambda_given = false;  // --grid-lambda: options.grid_lambda, not the quality's slope
-  bool lr_given = false;      // --lr: options.lr, not kGridLr for a grid
+  bool lambda_given = false;    // --grid-lambda: options.grid_lambda, not the quality's slope
+  bool lr_given = false;        // --lr: options.lr, not kGridLr for a grid
   bool lr_ratio_given = false;  // --grid-lr-ratio: not kGridSteeredLrRatio for a size target
-  int effort = 0;             // 1..9 (--effort); 0: kDefaultEffort
+  int effort = 0;               // 1..9 (--effort); 0: kDefaultEffort
   uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
 };
 

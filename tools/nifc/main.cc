@@ -145,8 +145,8 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
   enc->add_option("--grid-lambda", e.request.options.grid_lambda,
                   "Grid: rate penalty on standardised samples, instead of -q's")
       ->capture_default_str();
-  enc->add_option("--grid-lr-ratio", e.request.options.grid_lr_ratio,
-                  "Grid: the latents' learning rate over the network's")
+  // (Its description, with the defaults, is set below with --lr's.)
+  enc->add_option("--grid-lr-ratio", e.request.options.grid_lr_ratio)
       ->check(CLI::Range(0.01, 1000.0));
   add_fit_options(enc, e.request.options, "Pixels per step (0: the whole image)");
   enc->add_option("--eval-every", e.request.options.eval_every,
@@ -164,7 +164,8 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
       ->capture_default_str();
   {
     char text[120];
-    std::snprintf(text, sizeof text, "Peak learning rate (default %g; grid %g, %g with --bpp/--size)",
+    std::snprintf(text, sizeof text,
+                  "Peak learning rate (default %g; grid %g, %g with --bpp/--size)",
                   EncodeOptions().lr, kGridLr, kGridSteeredLr);
     enc->get_option("--lr")->description(text)->default_str("");
     std::snprintf(text, sizeof text,
