@@ -98,6 +98,10 @@ if [[ -z ${NIFC_NO_ENCODER:-} ]]; then
     -o "$T/q.nif" --effort 10
   expect_usage "effort zero" "--effort" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/q.nif" -e 0
+  expect_usage "refine steps range" "--refine-steps" "$T/q.nif" -- "$NIFC" encode \
+    "$SAMPLES/parrots.png" -o "$T/q.nif" --refine-steps -1
+  expect_ok "encode --refine-steps 0" env OMP_WAIT_POLICY=PASSIVE "$NIFC" encode \
+    "$SAMPLES/parrots.png" -o "$T/r0.nif" --refine-steps 0 --steps 20 --threads 1
   expect_usage "quality and bpp" "excludes" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \
     -o "$T/q.nif" -q 50 --bpp 1
   expect_usage "quality and psnr" "excludes" "$T/q.nif" -- "$NIFC" encode "$SAMPLES/parrots.png" \

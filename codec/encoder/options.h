@@ -73,6 +73,12 @@ struct EncodeOptions {
   // codec/encoder/grid_step.h instead of LibTorch's autograd (the same function and loss;
   // 6-8x faster here).  false: LibTorch for every step (the reference).
   bool fused_step = true;
+  // Grid encodings with -q or a size target: after the rate control has chosen the
+  // latents' quantization step, refit the synthesis MLP alone for this many whole-image
+  // steps (peak learning rate refine_lr, cosine decay to a tenth) to the latents rounded at
+  // that step (codec/encoder/refine.h), and keep it when the file scores better.  0: off.
+  int refine_steps = 150;
+  double refine_lr = 3e-3;
 };
 
 struct EncodeResult {

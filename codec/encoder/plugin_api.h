@@ -18,7 +18,7 @@ namespace nifc {
 // dlopen() only for the commands that fit networks; decode and info never
 // pay for it.  The plugin and its host must be built from the same sources
 // (C++ types cross this boundary); abi_version guards against mixing builds.
-constexpr uint32_t kEncoderAbiVersion = 4;
+constexpr uint32_t kEncoderAbiVersion = 5;
 struct EncoderApi {
   uint32_t abi_version;
   StatusOr<EncodeResult> (*encode_image)(const Image& image, const EncodeOptions& options);

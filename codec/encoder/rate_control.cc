@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "codec/decoder/decoder.h"
 #include "codec/encoder/encoder.h"
 #include "codec/encoder/quantize.h"
+#include "codec/encoder/refine.h"
 
 namespace nifc {
 namespace {
@@ -112,6 +114,34 @@ StatusOr<Candidate> fit_slope(const EncodeResult& r, const Image& image, double 
   return best;
 }
 
+// The MLP refitted to the latents as candidate c rounds them (refine.h), packed at c's
+// scale; c and r's weights are replaced when `better` says the new packing wins.
+template <typename Better>
+Status refine(EncodeResult* r, const Image& image, const EncodeOptions& o, Candidate* c,
+              Better better) {
+  // (A fit stopped by --time-limit is not followed by more steps.)
+  if (o.refine_steps <= 0 || (o.time_limit_s > 0 && r->fit_seconds >= o.time_limit_s)) {
+    return Status();
+  }
+  RefineOptions ro;
+  ro.steps = o.refine_steps;
+  ro.lr = o.refine_lr;
+  ro.threads = o.threads > 0 ? o.threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::vector<float>> t = r->float_tensors;
+  NIFC_ASSIGN_OR_RETURN(const bool refitted, refine_synthesis(image, r->header, c->scale, ro, &t));
+  if (!refitted) return Status();
+  NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b, pack_scaled(r->header, t, c->scale, o.zstd_level));
+  NIFC_ASSIGN_OR_RETURN(const double db, psnr_of(b, image));
+  if (std::isnan(c->psnr_db)) {
+    NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
+  }
+  if (!better(b.size(), db, *c)) return Status();
+  *c = Candidate{std::move(b), c->scale, db};
+  r->float_tensors = std::move(t);
+  return Status();
+}
+
 StatusOr<EncodeResult> finish(EncodeResult r, Candidate c, const Image& image,
                               std::chrono::steady_clock::time_point t0) {
   r.file = std::move(c.bytes);
@@ -150,6 +180,16 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
     NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, options));
     NIFC_ASSIGN_OR_RETURN(Candidate c,
                           fit_slope(r, image, options.grid_lambda_pixel, options.zstd_level));
+    // The refitted MLP is kept when it lowers the same cost, MSE + lambda * bpp.
+    const double lambda = options.grid_lambda_pixel;
+    const double pixels = static_cast<double>(image.pixel_count());
+    NIFC_RETURN_IF_ERROR(
+        refine(&r, image, options, &c, [&](size_t bytes, double db, const Candidate& old) {
+          auto cost = [&](size_t n, double d) {
+            return std::pow(10.0, -d / 10.0) + lambda * 8.0 * static_cast<double>(n) / pixels;
+          };
+          return cost(bytes, db) < cost(old.bytes.size(), old.psnr_db);
+        }));
     return finish(std::move(r), std::move(c), image, t0);
   }
   EncodeOptions o = options;
@@ -171,6 +211,11 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
       o.grid_target_bytes = target.bytes;
       NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
       NIFC_ASSIGN_OR_RETURN(Candidate c, fit_size(r, target.bytes, zstd));
+      // The refitted MLP is kept when the file still fits and scores higher.
+      NIFC_RETURN_IF_ERROR(
+          refine(&r, image, o, &c, [&](size_t bytes, double db, const Candidate& old) {
+            return bytes <= target.bytes && db > old.psnr_db;
+          }));
       return finish(std::move(r), std::move(c), image, t0);
     }
     uint64_t plan = target.bytes;

@@ -153,6 +153,10 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
                   "Steps between full-image evaluations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  enc->add_option("--refine-steps", e.request.options.refine_steps,
+                  "Grid: steps refitting the synthesis MLP to the rounded latents (0: off)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   enc->add_flag("--torch-step{false}", e.request.options.fused_step,
                 "Fit grids with LibTorch's autograd, not the fused CPU step (the reference)");
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
@@ -187,9 +191,9 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
         {"--arch", "--hidden", "--layers", "--omega0", "--omega", "--pe-levels", "--ff-features",
          "--ff-sigma", "--ff-seed", "--grid-levels", "--grid-channels", "--grid-coarsen",
          "--grid-lambda", "--grid-lr-ratio"});
-  group("Fitting (expert)",
-        {"--bits", "--steps", "--time-limit", "--batch", "--lr", "--device", "--threads", "--seed",
-         "--eval-every", "--torch-step", "--curve", "--tile-size", "--tile-overlap"});
+  group("Fitting (expert)", {"--bits", "--steps", "--time-limit", "--batch", "--lr", "--device",
+                             "--threads", "--seed", "--eval-every", "--refine-steps",
+                             "--torch-step", "--curve", "--tile-size", "--tile-overlap"});
   return enc;
 }
 
