@@ -61,6 +61,18 @@ EncodeOptions quick_options(const Architecture& arch, int steps) {
   return o;
 }
 
+// The committed sample's grid of the tests below: 5 levels, 1 channel (192x128 down to
+// 12x8) into a 16x16 ReLU MLP, full batch, at the MLP's learning rate 1e-2.
+EncodeOptions parrots_grid_options(int steps, double lr_ratio) {
+  Architecture a = make_arch("grid");
+  a.grid_channels = 1;
+  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
+  EncodeOptions o = quick_options(a, steps);
+  o.lr = 1e-2;
+  o.grid_lr_ratio = lr_ratio;
+  return o;
+}
+
 // Cross-implementation check: on the same dequantized weights the
 // torch-free decoder and the LibTorch forward agree.  Bound: 2e-4 absolute in
 // normalized units (outputs are O(1)); the sources of difference are the fast
@@ -132,12 +144,7 @@ TEST_CASE("encode -> decode of the committed sample reaches the PSNR floor") {
 // whose latents stopped learning scores ~11 dB.
 TEST_CASE("grid: encode -> decode of the committed sample reaches the PSNR floor") {
   const Image img = load_sample("parrots.png");
-  Architecture a = make_arch("grid");
-  a.grid_channels = 1;
-  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
-  EncodeOptions o = quick_options(a, 300);
-  o.lr = 1e-2;
-  o.grid_lr_ratio = 2.0;
+  EncodeOptions o = parrots_grid_options(300, 2.0);
   o.grid_lambda = 0.02;
   StatusOr<EncodeResult> r = encode_image(img, o);
   REQUIRE(r.ok());
@@ -158,13 +165,7 @@ TEST_CASE("grid: encode -> decode of the committed sample reaches the PSNR floor
 // steps, so the two follow the same path up to float rounding.
 TEST_CASE("fused grid step: a fit reaches the PSNR of the LibTorch fit") {
   const Image img = load_sample("parrots.png");
-  Architecture a = make_arch("grid");
-  a.grid_channels = 1;
-  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
-  EncodeOptions o = quick_options(a, 150);
-  o.batch_pixels = 0;
-  o.lr = 1e-2;
-  o.grid_lr_ratio = 2.0;
+  EncodeOptions o = parrots_grid_options(150, 2.0);
   StatusOr<EncodeResult> fused = encode_image(img, o);
   o.fused_step = false;
   StatusOr<EncodeResult> plain = encode_image(img, o);
@@ -182,12 +183,7 @@ TEST_CASE("fused grid step: a fit reaches the PSNR of the LibTorch fit") {
 // and off, the same fit) the file with the refit scores higher at about the same size.
 TEST_CASE("grid: refitting the MLP to the rounded latents raises the file's PSNR") {
   const Image img = load_sample("parrots.png");
-  Architecture a = make_arch("grid");
-  a.grid_channels = 1;
-  a.grid_levels = {{192, 128}, {96, 64}, {48, 32}, {24, 16}, {12, 8}};
-  EncodeOptions o = quick_options(a, 300);
-  o.lr = 1e-2;
-  o.grid_lr_ratio = 10.0;
+  EncodeOptions o = parrots_grid_options(300, 10.0);
   o.grid_lambda = 0.02;
   StatusOr<EncodeResult> r = encode_image(img, o);
   REQUIRE(r.ok());
@@ -196,7 +192,7 @@ TEST_CASE("grid: refitting the MLP to the rounded latents raises the file's PSNR
   StatusOr<bool> refitted = refine_synthesis(img, r->header, 1.0, ro, &t);
   REQUIRE(refitted.ok());
   CHECK(refitted.value());
-  const size_t mlp_tensors = 2 * (a.widths.size() + 1);
+  const size_t mlp_tensors = 2 * (o.arch.widths.size() + 1);
   CHECK(t[0] != r->float_tensors[0]);
   for (size_t k = mlp_tensors; k < t.size(); ++k) CHECK(t[k] == r->float_tensors[k]);
   auto decoded_psnr = [&](const std::vector<std::vector<float>>& w) {
