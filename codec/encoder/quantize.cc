@@ -13,6 +13,11 @@ size_t mlp_tensor_count(const Architecture& arch) { return 2 * (arch.widths.size
 
 }  // namespace
 
+float scaled_max_abs_step(float max_abs, double scale) {
+  const float step = max_abs > 0 ? static_cast<float>(max_abs * scale / 127.0) : 1.0f;
+  return step > 0 && std::isfinite(step) ? step : 1.0f;
+}
+
 StatusOr<std::vector<uint8_t>> pack_trained(const NifFile& header,
                                             const std::vector<std::vector<float>>& tensors,
                                             int zstd_level) {
@@ -51,8 +56,7 @@ StatusOr<std::vector<uint8_t>> pack_scaled(const NifFile& header,
     if (grid && t >= mlp_tensors) {
       qt.step = static_cast<float>(kLatentStep * scale);
     } else {
-      const double s = grid ? 1.0 : scale;
-      qt.step = max_abs > 0 ? static_cast<float>(max_abs * s / 127.0) : 1.0f;
+      qt.step = scaled_max_abs_step(max_abs, grid ? 1.0 : scale);
     }
     if (!(qt.step > 0) || !std::isfinite(qt.step)) qt.step = 1.0f;
     max_level = std::max(max_level, static_cast<double>(std::round(max_abs / qt.step)));

@@ -29,6 +29,10 @@ StatusOr<std::vector<uint8_t>> pack_trained(const NifFile& header,
 // step (scale < 1: finer, more bits; > 1: coarser); for grid latents (SPEC.md §6.4) scale
 // times kLatentStep, while the small MLP keeps its 8-bit steps.  The bit width is the
 // smallest that holds every tensor's largest level (up to 16), so nothing clips.
+// The step pack_scaled gives a network tensor (not grid latents) whose largest magnitude is
+// max_abs: scale times its 8-bit max-abs step (a grid's MLP keeps scale 1).
+float scaled_max_abs_step(float max_abs, double scale);
+
 StatusOr<std::vector<uint8_t>> pack_scaled(const NifFile& header,
                                            const std::vector<std::vector<float>>& tensors,
                                            double scale, int zstd_level);

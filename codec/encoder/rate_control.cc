@@ -97,6 +97,12 @@ StatusOr<Candidate> fit_psnr(const EncodeResult& r, const Image& image, double p
 // noise of their step's width; a finer step trades bytes for the error that noise stood
 // for, a coarser one the reverse.
 constexpr double kSlopeScales[] = {0.5, 0.6, 0.7, 0.85, 1.0, 1.2};
+// What -q minimizes: MSE (samples scaled to [0, 1]) + lambda * bpp, of a file of `bytes`
+// decoding to psnr_db.
+double slope_cost(double psnr_db, size_t bytes, double lambda, const Image& image) {
+  return std::pow(10.0, -psnr_db / 10.0) +
+         lambda * 8.0 * static_cast<double>(bytes) / image.pixel_count();
+}
 StatusOr<Candidate> fit_slope(const EncodeResult& r, const Image& image, double lambda, int zstd) {
   Candidate best;
   double best_cost = INFINITY;
@@ -104,8 +110,7 @@ StatusOr<Candidate> fit_slope(const EncodeResult& r, const Image& image, double 
     NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b,
                           pack_scaled(r.header, r.float_tensors, scale, zstd));
     NIFC_ASSIGN_OR_RETURN(const double db, psnr_of(b, image));
-    const double cost = std::pow(10.0, -db / 10.0) +
-                        lambda * 8.0 * static_cast<double>(b.size()) / image.pixel_count();
+    const double cost = slope_cost(db, b.size(), lambda, image);
     if (cost < best_cost) {
       best_cost = cost;
       best = {std::move(b), scale, db};
@@ -182,13 +187,10 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
                           fit_slope(r, image, options.grid_lambda_pixel, options.zstd_level));
     // The refitted MLP is kept when it lowers the same cost, MSE + lambda * bpp.
     const double lambda = options.grid_lambda_pixel;
-    const double pixels = static_cast<double>(image.pixel_count());
     NIFC_RETURN_IF_ERROR(
         refine(&r, image, options, &c, [&](size_t bytes, double db, const Candidate& old) {
-          auto cost = [&](size_t n, double d) {
-            return std::pow(10.0, -d / 10.0) + lambda * 8.0 * static_cast<double>(n) / pixels;
-          };
-          return cost(bytes, db) < cost(old.bytes.size(), old.psnr_db);
+          return slope_cost(db, bytes, lambda, image) <
+                 slope_cost(old.psnr_db, old.bytes.size(), lambda, image);
         }));
     return finish(std::move(r), std::move(c), image, t0);
   }

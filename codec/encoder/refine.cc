@@ -5,15 +5,16 @@
 
 #include "codec/encoder/grid_step.h"
 #include "codec/encoder/options.h"
+#include "codec/encoder/quantize.h"
 
 namespace nifc {
 namespace {
 
-// pack_scaled's rule for a grid's MLP tensors: 8-bit max-abs steps, whatever the scale.
+// A grid's MLP tensor as pack_scaled quantizes it, whatever the latents' scale.
 std::vector<float> quantized_mlp(const std::vector<float>& v) {
   float max_abs = 0.0f;
   for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
-  const float step = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+  const float step = scaled_max_abs_step(max_abs, 1.0);
   std::vector<float> q(v.size());
   for (size_t i = 0; i < v.size(); ++i) q[i] = std::round(v[i] / step) * step;
   return q;
@@ -84,31 +85,30 @@ StatusOr<bool> refine_synthesis(const Image& image, const NifFile& header, doubl
     m.emplace_back(x.size());
     v.emplace_back(x.size());
   }
+  // (The buffers stay where they are: their pointers are taken once.)
+  std::vector<const float*> w, b;
+  std::vector<float*> dw, db;
+  for (size_t t = 0; t < mlp_tensors; t += 2) {
+    w.push_back(p[t].data());
+    b.push_back(p[t + 1].data());
+    dw.push_back(g[t].data());
+    db.push_back(g[t + 1].data());
+  }
+  std::vector<AdamBuffers> adam(mlp_tensors);
+  for (size_t t = 0; t < mlp_tensors; ++t) {
+    adam[t].p = p[t].data();
+    adam[t].g = g[t].data();
+    adam[t].m = m[t].data();
+    adam[t].v = v[t].data();
+    adam[t].n = p[t].size();
+  }
   const double values = static_cast<double>(n) * ch;
+  const double kPi = 3.14159265358979323846;
   for (int s = 0; s < options.steps; ++s) {
-    std::vector<const float*> w, b;
-    std::vector<float*> dw, db;
-    for (size_t t = 0; t < mlp_tensors; t += 2) {
-      w.push_back(p[t].data());
-      b.push_back(p[t + 1].data());
-      dw.push_back(g[t].data());
-      db.push_back(g[t + 1].data());
-    }
     grid.step(lat_ptr, w, b, target.data(), 1.0 / values, dlat_ptr, dw, db, threads);
-    const double kPi = 3.14159265358979323846;
     const double lr = options.lr * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(kPi * s / options.steps)));
-    std::vector<AdamBuffers> a;
-    for (size_t t = 0; t < mlp_tensors; ++t) {
-      AdamBuffers ab;
-      ab.p = p[t].data();
-      ab.g = g[t].data();
-      ab.m = m[t].data();
-      ab.v = v[t].data();
-      ab.n = p[t].size();
-      ab.lr = lr;
-      a.push_back(ab);
-    }
-    adam_step(a, s + 1, 0.9, 0.999, 1e-8, threads);
+    for (AdamBuffers& a : adam) a.lr = lr;
+    adam_step(adam, s + 1, 0.9, 0.999, 1e-8, threads);
   }
   const double after = quantized_sse(p);
   if (!(after < before)) return false;
