@@ -115,11 +115,18 @@ inline double bpp_for_quality(double quality) {
   return 0.05 * std::pow(2.0, std::clamp(quality, 0.0, 100.0) / 25.0);
 }
 
+// The default tile geometry (README "Large images: tiles").  Every tile fits its overlap
+// too, so those pixels are paid for twice: 8 rather than 16 pixels saved 5.4 % of the bits
+// at the same PSNR (4 x 384-pixel tiles of four Kodak images, -q 35..90) with no seam the
+// decoded error shows, as the cross-fade still spans 16 pixels.
+constexpr uint32_t kDefaultTileSize = 768;
+constexpr uint32_t kDefaultTileOverlap = 8;
+
 struct TileOptions {
   // Images wider or taller than this are tiled; tiles then have cores of at most
   // tile_size x tile_size pixels, plus `overlap` pixels on each interior side.  0: never tile.
-  uint32_t tile_size = 768;
-  uint32_t overlap = 16;
+  uint32_t tile_size = kDefaultTileSize;
+  uint32_t overlap = kDefaultTileOverlap;
   // Caps each tile's positional levels at max_useful_pe_levels of the tile's size (the CLI
   // sets it when --pe-levels was not given, as it does for whole images).
   bool cap_pe_levels = true;

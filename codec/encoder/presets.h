@@ -50,7 +50,8 @@ struct EncodeRequest {
   bool lr_given = false;        // --lr: options.lr, not kGridLr for a grid
   bool lr_ratio_given = false;  // --grid-lr-ratio: not kGridSteeredLrRatio for a size target
   int effort = 0;               // 1..9 (--effort); 0: kDefaultEffort
-  uint32_t tile_size = 768, tile_overlap = 16;  // SPEC.md §11; tile_size 0: never tile
+  uint32_t tile_size = kDefaultTileSize;  // SPEC.md §11; 0: never tile
+  uint32_t tile_overlap = kDefaultTileOverlap;
 };
 
 // What to run for one image.
