@@ -192,7 +192,7 @@ TEST_CASE("grid: refitting the MLP to the rounded latents raises the file's PSNR
   StatusOr<bool> refitted = refine_synthesis(img, r->header, 1.0, ro, &t);
   REQUIRE(refitted.ok());
   CHECK(refitted.value());
-  const size_t mlp_tensors = 2 * (o.arch.widths.size() + 1);
+  const size_t mlp_tensors = mlp_tensor_count(o.arch);
   CHECK(t[0] != r->float_tensors[0]);
   for (size_t k = mlp_tensors; k < t.size(); ++k) CHECK(t[k] == r->float_tensors[k]);
   auto decoded_psnr = [&](const std::vector<std::vector<float>>& w) {

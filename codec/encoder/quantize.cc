@@ -6,12 +6,8 @@
 #include "codec/encoder/options.h"
 
 namespace nifc {
-namespace {
 
-// Tensors 0 .. n-1 are the MLP's weights and biases; the rest (grid) are latent levels.
 size_t mlp_tensor_count(const Architecture& arch) { return 2 * (arch.widths.size() + 1); }
-
-}  // namespace
 
 float scaled_max_abs_step(float max_abs, double scale) {
   const float step = max_abs > 0 ? static_cast<float>(max_abs * scale / 127.0) : 1.0f;

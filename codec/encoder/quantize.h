@@ -19,6 +19,10 @@
 
 namespace nifc {
 
+// Tensors 0 .. n-1 of SPEC.md §6.2's order are the MLP's weights and biases; the rest
+// (grid) are latent levels.
+size_t mlp_tensor_count(const Architecture& arch);
+
 // Quantizes `tensors` with pack_trained's rule and writes a .nif file with `header` (size,
 // channels, normalization, arch, bits, compression; its weight fields are ignored).
 StatusOr<std::vector<uint8_t>> pack_trained(const NifFile& header,

@@ -29,7 +29,7 @@ StatusOr<bool> refine_synthesis(const Image& image, const NifFile& header, doubl
   if (arch.encoding != Encoding::kGrid || !grid_step_supported(arch) || options.steps <= 0) {
     return false;
   }
-  const size_t mlp_tensors = 2 * (arch.widths.size() + 1);
+  const size_t mlp_tensors = mlp_tensor_count(arch);
   if (tensors->size() <= mlp_tensors) return invalid_argument("refine: no latents");
   const uint32_t ch = image.channels;
   const size_t n = image.pixel_count();
