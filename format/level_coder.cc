@@ -41,8 +41,9 @@ struct Contexts {
   Prob mantissa[kSets][kExponentBins];
 };
 
-// SPEC.md §6.5: a = |left| + |up| + (|up-left| + |up-right|) / 2, then its class.
-int activity_class(uint32_t a) {
+}  // namespace
+
+int level_activity_class(uint32_t a) {
   if (a <= 6) return static_cast<int>(a);
   if (a <= 9) return 7;
   if (a <= 15) return 8;
@@ -50,8 +51,9 @@ int activity_class(uint32_t a) {
   return 10;
 }
 
-// SPEC.md §6.5: 0 for 0, 1 for positive, 2 for negative.
-int sign_of(int32_t q) { return q == 0 ? 0 : q > 0 ? 1 : 2; }
+int level_sign_class(int32_t q) { return q == 0 ? 0 : q > 0 ? 1 : 2; }
+
+namespace {
 
 // A level's contexts from its already-coded neighbours.
 struct Neighbourhood {
@@ -76,7 +78,8 @@ Status walk_plane(uint64_t rows, uint64_t cols, int32_t* plane, Visit visit) {
         if (s + 1 < cols) diag += static_cast<uint32_t>(std::abs(up[s + 1]));
         a += diag >> 1;
       }
-      const Neighbourhood n{activity_class(a), 3 * sign_of(left) + sign_of(above)};
+      const Neighbourhood n{level_activity_class(a),
+                            3 * level_sign_class(left) + level_sign_class(above)};
       NIFC_RETURN_IF_ERROR(visit(n, &row[s]));
     }
   }

@@ -26,6 +26,12 @@ struct LevelShape {
 struct Architecture;
 std::vector<LevelShape> level_shapes(const Architecture& arch, uint32_t channels);
 
+// SPEC.md §6.5's contexts, for encoders that estimate the coder's cost: the class of an
+// activity a = |left| + |up| + (|up-left| + |up-right|) / 2 (0..10), and a level's sign
+// class (0 for 0, 1 for positive, 2 for negative).
+int level_activity_class(uint32_t a);
+int level_sign_class(int32_t q);
+
 // Codes every level of every tensor, in order.  |level| must be <= 32767.
 std::vector<uint8_t> encode_levels(const std::vector<LevelShape>& shapes,
                                    const std::vector<const int32_t*>& levels);

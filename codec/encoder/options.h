@@ -79,6 +79,10 @@ struct EncodeOptions {
   // that step (codec/encoder/refine.h), and keep it when the file scores better.  0: off.
   int refine_steps = 150;
   double refine_lr = 3e-3;
+  // Grid encodings with -q: before the refit, this many sweeps of rate-distortion
+  // optimized quantization over the rounded latents (codec/encoder/rdoq.h), at the chosen
+  // step and at a coarser one, kept when the file scores better.  0: off.
+  int rdoq_passes = 3;
 };
 
 struct EncodeResult {

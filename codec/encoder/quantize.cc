@@ -14,6 +14,15 @@ float scaled_max_abs_step(float max_abs, double scale) {
   return step > 0 && std::isfinite(step) ? step : 1.0f;
 }
 
+std::vector<float> grid_mlp_as_packed(const std::vector<float>& v) {
+  float max_abs = 0.0f;
+  for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
+  const float step = scaled_max_abs_step(max_abs, 1.0);
+  std::vector<float> q(v.size());
+  for (size_t i = 0; i < v.size(); ++i) q[i] = std::round(v[i] / step) * step;
+  return q;
+}
+
 StatusOr<std::vector<uint8_t>> pack_trained(const NifFile& header,
                                             const std::vector<std::vector<float>>& tensors,
                                             int zstd_level) {

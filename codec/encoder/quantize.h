@@ -37,6 +37,10 @@ StatusOr<std::vector<uint8_t>> pack_trained(const NifFile& header,
 // max_abs: scale times its 8-bit max-abs step (a grid's MLP keeps scale 1).
 float scaled_max_abs_step(float max_abs, double scale);
 
+// A grid's MLP tensor with its values as pack_scaled quantizes them (whatever the
+// latents' scale): the decoder's view of it, in floats.
+std::vector<float> grid_mlp_as_packed(const std::vector<float>& v);
+
 StatusOr<std::vector<uint8_t>> pack_scaled(const NifFile& header,
                                            const std::vector<std::vector<float>>& tensors,
                                            double scale, int zstd_level);

@@ -8,6 +8,7 @@
 #include "codec/decoder/decoder.h"
 #include "codec/encoder/encoder.h"
 #include "codec/encoder/quantize.h"
+#include "codec/encoder/rdoq.h"
 #include "codec/encoder/refine.h"
 
 namespace nifc {
@@ -147,6 +148,41 @@ Status refine(EncodeResult* r, const Image& image, const EncodeOptions& o, Candi
   return Status();
 }
 
+// The latents re-chosen for MSE + lambda * bpp (rdoq.h) at candidate c's scale and at
+// kRdoqCoarser times it: the step search chose c's scale for rounded latents, and with
+// the rate-distortion pass a coarser step often wins.  c and r's weights are replaced by
+// the packing with the lowest cost, c included.
+constexpr double kRdoqCoarser = 1.18;
+Status rdoq(EncodeResult* r, const Image& image, const EncodeOptions& o, Candidate* c,
+            double lambda) {
+  if (o.rdoq_passes <= 0 || (o.time_limit_s > 0 && r->fit_seconds >= o.time_limit_s)) {
+    return Status();
+  }
+  if (std::isnan(c->psnr_db)) {
+    NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
+  }
+  double best_cost = slope_cost(c->psnr_db, c->bytes.size(), lambda, image);
+  std::vector<std::vector<float>> best_tensors;
+  Candidate best;
+  for (const double scale : {c->scale, c->scale * kRdoqCoarser}) {
+    std::vector<std::vector<float>> t = r->float_tensors;
+    NIFC_RETURN_IF_ERROR(
+        optimize_latents(image, r->header, scale, lambda, o.rdoq_passes, &t).status());
+    NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b, pack_scaled(r->header, t, scale, o.zstd_level));
+    NIFC_ASSIGN_OR_RETURN(const double db, psnr_of(b, image));
+    const double cost = slope_cost(db, b.size(), lambda, image);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = Candidate{std::move(b), scale, db};
+      best_tensors = std::move(t);
+    }
+  }
+  if (best_tensors.empty()) return Status();
+  *c = std::move(best);
+  r->float_tensors = std::move(best_tensors);
+  return Status();
+}
+
 StatusOr<EncodeResult> finish(EncodeResult r, Candidate c, const Image& image,
                               std::chrono::steady_clock::time_point t0) {
   r.file = std::move(c.bytes);
@@ -183,10 +219,10 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
     }
     // A quality (-q): the fit, then the quantization steps for the same slope.
     NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, options));
-    NIFC_ASSIGN_OR_RETURN(Candidate c,
-                          fit_slope(r, image, options.grid_lambda_pixel, options.zstd_level));
+    const double lambda = options.grid_lambda_pixel * kPostFitLambdaRatio;
+    NIFC_ASSIGN_OR_RETURN(Candidate c, fit_slope(r, image, lambda, options.zstd_level));
+    NIFC_RETURN_IF_ERROR(rdoq(&r, image, options, &c, lambda));
     // The refitted MLP is kept when it lowers the same cost, MSE + lambda * bpp.
-    const double lambda = options.grid_lambda_pixel;
     NIFC_RETURN_IF_ERROR(
         refine(&r, image, options, &c, [&](size_t bytes, double db, const Candidate& old) {
           return slope_cost(db, bytes, lambda, image) <

@@ -25,6 +25,13 @@ namespace nifc {
 // activation) whose packed size is predicted to be `bytes` for `channels`.
 uint16_t width_for_bytes(const Architecture& arch, uint32_t channels, uint64_t bytes, int bits);
 
+// A grid file's -q minimizes MSE (samples in [0, 1]) + lambda * bpp.  The fit prices its
+// latents with the proxy sum log2(1 + |x|), which counts 1/4 to 2/3 of the bits SPEC.md
+// §6.5 spends on them (README "Learned feature grids"); after the fit, where the bits are
+// the coder's, the step search, the latents' rate-distortion pass and the refit weigh
+// them with lambda times this ratio (measured: README "Rate-distortion on Kodak").
+constexpr double kPostFitLambdaRatio = 0.35;
+
 // Fits per `options` (its arch widths are replaced when a target is given)
 // and lands on `target`.  With Kind::kNone it is encode_image().
 StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& target,

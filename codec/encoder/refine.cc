@@ -8,20 +8,6 @@
 #include "codec/encoder/quantize.h"
 
 namespace nifc {
-namespace {
-
-// A grid's MLP tensor as pack_scaled quantizes it, whatever the latents' scale.
-std::vector<float> quantized_mlp(const std::vector<float>& v) {
-  float max_abs = 0.0f;
-  for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
-  const float step = scaled_max_abs_step(max_abs, 1.0);
-  std::vector<float> q(v.size());
-  for (size_t i = 0; i < v.size(); ++i) q[i] = std::round(v[i] / step) * step;
-  return q;
-}
-
-}  // namespace
-
 StatusOr<bool> refine_synthesis(const Image& image, const NifFile& header, double latent_scale,
                                 const RefineOptions& options,
                                 std::vector<std::vector<float>>* tensors) {
@@ -67,7 +53,7 @@ StatusOr<bool> refine_synthesis(const Image& image, const NifFile& header, doubl
   auto quantized_sse = [&](const std::vector<std::vector<float>>& p) {
     std::vector<std::vector<float>> q;
     std::vector<const float*> w, b;
-    for (size_t t = 0; t < mlp_tensors; ++t) q.push_back(quantized_mlp(p[t]));
+    for (size_t t = 0; t < mlp_tensors; ++t) q.push_back(grid_mlp_as_packed(p[t]));
     for (size_t t = 0; t < mlp_tensors; t += 2) {
       w.push_back(q[t].data());
       b.push_back(q[t + 1].data());

@@ -157,6 +157,10 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
                   "Grid: steps refitting the synthesis MLP to the rounded latents (0: off)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
+  enc->add_option("--rdoq-passes", e.request.options.rdoq_passes,
+                  "Grid with -q: sweeps choosing the latents for error + rate (0: off)")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
   enc->add_flag("--torch-step{false}", e.request.options.fused_step,
                 "Fit grids with LibTorch's autograd, not the fused CPU step (the reference)");
   enc->add_option("--curve", e.curve, "Write step,psnr_db at each evaluation to this CSV");
@@ -191,9 +195,10 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
         {"--arch", "--hidden", "--layers", "--omega0", "--omega", "--pe-levels", "--ff-features",
          "--ff-sigma", "--ff-seed", "--grid-levels", "--grid-channels", "--grid-coarsen",
          "--grid-lambda", "--grid-lr-ratio"});
-  group("Fitting (expert)", {"--bits", "--steps", "--time-limit", "--batch", "--lr", "--device",
-                             "--threads", "--seed", "--eval-every", "--refine-steps",
-                             "--torch-step", "--curve", "--tile-size", "--tile-overlap"});
+  group("Fitting (expert)",
+        {"--bits", "--steps", "--time-limit", "--batch", "--lr", "--device", "--threads", "--seed",
+         "--eval-every", "--refine-steps", "--rdoq-passes", "--torch-step", "--curve",
+         "--tile-size", "--tile-overlap"});
   return enc;
 }
 
