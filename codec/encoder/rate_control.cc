@@ -161,20 +161,46 @@ Status rdoq(EncodeResult* r, const Image& image, const EncodeOptions& o, Candida
   if (std::isnan(c->psnr_db)) {
     NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
   }
+  // The two trials are independent: with two threads or more they run side by side
+  // (the same files either way).
+  struct Trial {
+    double scale = 1.0;
+    Status status;
+    std::vector<std::vector<float>> tensors;
+    Candidate packed;
+  };
+  auto run = [&](Trial* t) -> Status {
+    t->tensors = r->float_tensors;
+    NIFC_RETURN_IF_ERROR(
+        optimize_latents(image, r->header, t->scale, lambda, o.rdoq_passes, &t->tensors).status());
+    NIFC_ASSIGN_OR_RETURN(t->packed.bytes,
+                          pack_scaled(r->header, t->tensors, t->scale, o.zstd_level));
+    NIFC_ASSIGN_OR_RETURN(t->packed.psnr_db, psnr_of(t->packed.bytes, image));
+    t->packed.scale = t->scale;
+    return Status();
+  };
+  Trial trials[2];
+  trials[0].scale = c->scale;
+  trials[1].scale = c->scale * kRdoqCoarser;
+  const unsigned threads =
+      o.threads > 0 ? static_cast<unsigned>(o.threads) : std::thread::hardware_concurrency();
+  if (threads >= 2) {
+    std::thread second([&] { trials[1].status = run(&trials[1]); });
+    trials[0].status = run(&trials[0]);
+    second.join();
+  } else {
+    for (Trial& t : trials) t.status = run(&t);
+  }
   double best_cost = slope_cost(c->psnr_db, c->bytes.size(), lambda, image);
   std::vector<std::vector<float>> best_tensors;
   Candidate best;
-  for (const double scale : {c->scale, c->scale * kRdoqCoarser}) {
-    std::vector<std::vector<float>> t = r->float_tensors;
-    NIFC_RETURN_IF_ERROR(
-        optimize_latents(image, r->header, scale, lambda, o.rdoq_passes, &t).status());
-    NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b, pack_scaled(r->header, t, scale, o.zstd_level));
-    NIFC_ASSIGN_OR_RETURN(const double db, psnr_of(b, image));
-    const double cost = slope_cost(db, b.size(), lambda, image);
+  for (Trial& t : trials) {
+    NIFC_RETURN_IF_ERROR(t.status);
+    const double cost = slope_cost(t.packed.psnr_db, t.packed.bytes.size(), lambda, image);
     if (cost < best_cost) {
       best_cost = cost;
-      best = Candidate{std::move(b), scale, db};
-      best_tensors = std::move(t);
+      best = std::move(t.packed);
+      best_tensors = std::move(t.tensors);
     }
   }
   if (best_tensors.empty()) return Status();
