@@ -74,6 +74,23 @@ EncodeOptions parrots_grid_options(int steps, double lr_ratio) {
   return o;
 }
 
+// A grid fit's float weights packed at their trained step (pack_scaled, scale 1) and
+// decoded by the plain decoder: the file's size and PSNR.
+struct Packed {
+  size_t bytes;
+  double psnr;
+};
+Packed pack_and_decode(const Image& img, const NifFile& header,
+                       const std::vector<std::vector<float>>& w) {
+  StatusOr<std::vector<uint8_t>> b = pack_scaled(header, w, 1.0, 3);
+  REQUIRE(b.ok());
+  StatusOr<NifFile> f = parse_nif(b->data(), b->size());
+  REQUIRE(f.ok());
+  StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
+  REQUIRE(d.ok());
+  return Packed{b->size(), psnr_db(img, d.value())};
+}
+
 // Cross-implementation check: on the same dequantized weights the
 // torch-free decoder and the LibTorch forward agree.  Bound: 2e-4 absolute in
 // normalized units (outputs are O(1)); the sources of difference are the fast
@@ -197,13 +214,7 @@ TEST_CASE("grid: refitting the MLP to the rounded latents raises the file's PSNR
   CHECK(t[0] != r->float_tensors[0]);
   for (size_t k = mlp_tensors; k < t.size(); ++k) CHECK(t[k] == r->float_tensors[k]);
   auto decoded_psnr = [&](const std::vector<std::vector<float>>& w) {
-    StatusOr<std::vector<uint8_t>> b = pack_scaled(r->header, w, 1.0, 3);
-    REQUIRE(b.ok());
-    StatusOr<NifFile> f = parse_nif(b->data(), b->size());
-    REQUIRE(f.ok());
-    StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
-    REQUIRE(d.ok());
-    return psnr_db(img, d.value());
+    return pack_and_decode(img, r->header, w).psnr;
   };
   const double before = decoded_psnr(r->float_tensors), after = decoded_psnr(t);
   MESSAGE("parrots.png grid, MLP refitted to the rounded latents: " << before << " -> " << after
@@ -237,18 +248,8 @@ TEST_CASE("grid: rate-distortion optimized quantization lowers MSE + lambda * bp
   o.grid_lambda = 0.02;
   StatusOr<EncodeResult> r = encode_image(img, o);
   REQUIRE(r.ok());
-  struct Packed {
-    size_t bytes;
-    double psnr;
-  };
   auto packed = [&](const std::vector<std::vector<float>>& w) {
-    StatusOr<std::vector<uint8_t>> b = pack_scaled(r->header, w, 1.0, 3);
-    REQUIRE(b.ok());
-    StatusOr<NifFile> f = parse_nif(b->data(), b->size());
-    REQUIRE(f.ok());
-    StatusOr<Image> d = decode_nif(f.value(), DecodeOptions());
-    REQUIRE(d.ok());
-    return Packed{b->size(), psnr_db(img, d.value())};
+    return pack_and_decode(img, r->header, w);
   };
   auto cost = [&](const Packed& p, double lambda) {
     return std::pow(10.0, -p.psnr / 10.0) + lambda * 8.0 * p.bytes / img.pixel_count();
