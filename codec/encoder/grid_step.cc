@@ -283,6 +283,42 @@ void add_rate_gradient(const std::vector<LatentBuffers>& levels, float coef, flo
   });
 }
 
+struct PointErrors::Impl {
+  std::vector<std::vector<float>> w, b;
+  std::vector<float> sd, mean;
+  MlpView view;
+  std::vector<float> act_storage;  // act_vectors vectors, 32-byte aligned within it
+  baseline::V8* act = nullptr;
+};
+
+PointErrors::PointErrors(const Architecture& arch, uint32_t channels,
+                         const std::vector<std::vector<float>>& w,
+                         const std::vector<std::vector<float>>& b, const std::vector<float>& stddev,
+                         const std::vector<float>& mean)
+    : impl_(new Impl{w, b, stddev, mean, {}, {}}) {
+  std::vector<const float*> wp, bp;
+  for (const auto& t : impl_->w) wp.push_back(t.data());
+  for (const auto& t : impl_->b) bp.push_back(t.data());
+  impl_->view = mlp_view(arch, channels, wp, bp);
+  impl_->act_storage.resize((impl_->view.act_vectors + 1) * baseline::kLanes);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(impl_->act_storage.data());
+  impl_->act = reinterpret_cast<baseline::V8*>((p + 31) & ~uintptr_t{31});
+}
+
+PointErrors::~PointErrors() = default;
+
+void PointErrors::eval(const float* features, const float* target, size_t n, float* err) {
+  Impl& d = *impl_;
+  n = std::min(n, kBatch);
+#if NIFC_GRID_STEP_X86
+  if (use_avx2()) {
+    return avx2::point_errors(d.view, features, target, n, d.sd.data(), d.mean.data(),
+                              reinterpret_cast<avx2::V8*>(d.act), err);
+  }
+#endif
+  baseline::point_errors(d.view, features, target, n, d.sd.data(), d.mean.data(), d.act, err);
+}
+
 void adam_step(const std::vector<AdamBuffers>& tensors, int step, double beta1, double beta2,
                double eps, int threads) {
   const double bc1 = 1.0 - std::pow(beta1, step), bc2 = 1.0 - std::pow(beta2, step);

@@ -125,6 +125,30 @@ void add_latent_noise(const std::vector<LatentBuffers>& levels, float step, int 
 void add_rate_gradient(const std::vector<LatentBuffers>& levels, float coef, float step,
                        int threads);
 
+// The decoded squared error of a grid's MLP at batches of points, vectorized like the
+// fused step (for the latents' rate-distortion pass, rdoq.h): the output denormalized
+// with the file's mean and stddev and clamped to [0, 1] as the decoder's samples.
+class PointErrors {
+ public:
+  static constexpr size_t kBatch = 64;  // points per call, at most
+  // w[l], b[l]: the MLP's layers as SPEC.md §6.2 stores them (copied).
+  PointErrors(const Architecture& arch, uint32_t channels, const std::vector<std::vector<float>>& w,
+              const std::vector<std::vector<float>>& b, const std::vector<float>& stddev,
+              const std::vector<float>& mean);
+  ~PointErrors();
+  PointErrors(const PointErrors&) = delete;
+  PointErrors& operator=(const PointErrors&) = delete;
+
+  // features: the features' rows of kBatch floats each (row f at features + f * kBatch);
+  // target: the channels' rows of kBatch samples in [0, 1]; n <= kBatch points.
+  // err[i]: point i's sum over channels of (decoded - target)^2.
+  void eval(const float* features, const float* target, size_t n, float* err);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Adam (LibTorch's formula: no weight decay, bias-corrected moments, eps added to the
 // corrected root) on several tensors in one parallel pass.  step: 1 for the first update.
 struct AdamBuffers {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "codec/encoder/grid_step.h"
 #include "codec/encoder/options.h"
 #include "codec/encoder/quantize.h"
 #include "format/level_coder.h"
@@ -46,31 +47,6 @@ AxisTaps axis_taps(uint32_t n, uint32_t size) {
   }
   return a;
 }
-
-// The synthesis MLP as the decoder evaluates it (SPEC.md §6.3, ReLU), one point at a time.
-struct Mlp {
-  std::vector<std::vector<float>> w, b;
-  std::vector<uint32_t> in, out;
-  uint32_t max_width = 0;
-
-  // f: in[0] features; o: out.back() outputs; scratch: 2 * max_width floats.
-  void eval(const float* f, float* o, float* scratch) const {
-    const float* x = f;
-    float* bufs[2] = {scratch, scratch + max_width};
-    const size_t layers = w.size();
-    for (size_t l = 0; l < layers; ++l) {
-      float* y = l + 1 == layers ? o : bufs[l & 1];
-      const float* W = w[l].data();
-      for (uint32_t j = 0; j < out[l]; ++j) {
-        float acc = b[l][j];
-        const float* wj = W + size_t{j} * in[l];
-        for (uint32_t k = 0; k < in[l]; ++k) acc += wj[k] * x[k];
-        y[j] = l + 1 == layers ? acc : std::max(acc, 0.0f);
-      }
-      x = y;
-    }
-  }
-};
 
 // Static estimates of §6.5's cost in bits of each context's two outcomes, from the
 // outcome counts of one level's planes (the adaptive probabilities track about these).
@@ -207,19 +183,16 @@ StatusOr<RdoqStats> optimize_latents(const Image& image, const NifFile& header, 
   const size_t n = image.pixel_count();
   const uint32_t features = static_cast<uint32_t>(levels) * cg;
 
-  Mlp mlp;
-  for (const LayerShape& s : layer_shapes(arch, ch)) {
-    mlp.in.push_back(s.in);
-    mlp.out.push_back(s.out);
-    mlp.max_width = std::max(mlp.max_width, s.out);
-  }
+  std::vector<std::vector<float>> w, b;
   for (size_t t = 0; t < mlp_tensors; t += 2) {
-    mlp.w.push_back(grid_mlp_as_packed((*tensors)[t]));
-    mlp.b.push_back(grid_mlp_as_packed((*tensors)[t + 1]));
+    w.push_back(grid_mlp_as_packed((*tensors)[t]));
+    b.push_back(grid_mlp_as_packed((*tensors)[t + 1]));
   }
-  if (mlp.in.empty() || mlp.in[0] != features || mlp.out.back() != ch) {
+  const std::vector<LayerShape> shapes = layer_shapes(arch, ch);
+  if (shapes.empty() || shapes[0].in != features || shapes.back().out != ch) {
     return invalid_argument("rdoq: the MLP does not match the grid");
   }
+  PointErrors decoded_error(arch, ch, w, b, header.stddev, header.mean);
 
   // The levels, and the features they give every pixel (pixel-major).
   const float step = static_cast<float>(kLatentStep * latent_scale);
@@ -256,26 +229,29 @@ StatusOr<RdoqStats> optimize_latents(const Image& image, const NifFile& header, 
     }
   }
 
-  // Each pixel's squared error in units of the sample range, as decoded (clamped).
+  // Each pixel's squared error in units of the sample range, as decoded (clamped).  The
+  // MLP runs on batches of up to kBatch pixels: fb holds their features, tb their samples.
+  constexpr size_t kBatch = PointErrors::kBatch;
+  std::vector<float> target(n * ch);
   const float inv_max = 1.0f / static_cast<float>(image.max_value());
-  std::vector<float> scratch(2 * mlp.max_width), out(ch);
-  auto pixel_error = [&](size_t p, const float* f) {
-    mlp.eval(f, out.data(), scratch.data());
-    double e = 0.0;
-    for (uint32_t c = 0; c < ch; ++c) {
-      const double s = std::clamp(double{out[c]} * header.stddev[c] + header.mean[c], 0.0, 1.0);
-      const double d = s - static_cast<double>(image.samples[p * ch + c]) * inv_max;
-      e += d * d;
-    }
-    return e;
+  for (size_t i = 0; i < n * ch; ++i) target[i] = static_cast<float>(image.samples[i]) * inv_max;
+  std::vector<float> fb(features * kBatch), tb(ch * kBatch), eb(kBatch);
+  auto load = [&](size_t i, size_t p) {
+    for (uint32_t k = 0; k < features; ++k) fb[k * kBatch + i] = feat[p * features + k];
+    for (uint32_t c = 0; c < ch; ++c) tb[c * kBatch + i] = target[p * ch + c];
   };
-  std::vector<double> err(n);
-  for (size_t p = 0; p < n; ++p) err[p] = pixel_error(p, &feat[p * features]);
+  std::vector<float> err(n);
+  for (size_t p0 = 0; p0 < n; p0 += kBatch) {
+    const size_t cnt = std::min(kBatch, n - p0);
+    for (size_t i = 0; i < cnt; ++i) load(i, p0 + i);
+    decoded_error.eval(fb.data(), tb.data(), cnt, eb.data());
+    std::copy(eb.begin(), eb.begin() + cnt, err.begin() + p0);
+  }
 
   // The cost is sum of errors / channels + lambda * bits (MSE + lambda * bpp, times n).
   const double inv_ch = 1.0 / ch;
-  std::vector<float> f(features);
-  std::vector<double> new_err;
+  std::vector<float> new_err;
+  std::vector<size_t> pixels;
   std::vector<std::vector<float>> x_of(levels);
   for (size_t k = 0; k < levels; ++k) {
     for (float v : (*tensors)[mlp_tensors + k]) x_of[k].push_back(v / step);
@@ -304,20 +280,30 @@ StatusOr<RdoqStats> optimize_latents(const Image& image, const NifFile& header, 
               const double saved = bits_before - local_bits(costs, pl, r, s);
               lv = old;
               const float delta = static_cast<float>(to - old) * step;
-              // The error's change over the footprint.
+              // The error's change over the footprint, kBatch pixels at a time.
               const double budget = lambda * saved;
-              double d_err = 0.0;
+              pixels.clear();
               new_err.clear();
               for (uint32_t a = ty[kk].start[r]; a < ty[kk].start[r + 1]; ++a) {
                 const size_t row = size_t{ty[kk].pixel[a]} * width;
-                const float wy = ty[kk].weight[a] * delta;
                 for (uint32_t b = tx[kk].start[s]; b < tx[kk].start[s + 1]; ++b) {
-                  const size_t p = row + tx[kk].pixel[b];
-                  std::copy(&feat[p * features], &feat[p * features] + features, f.begin());
-                  f[fi] += wy * tx[kk].weight[b];
-                  const double e = pixel_error(p, f.data());
-                  d_err += e - err[p];
-                  new_err.push_back(e);
+                  pixels.push_back(row + tx[kk].pixel[b]);
+                }
+              }
+              double d_err = 0.0;
+              const size_t nx = tx[kk].start[s + 1] - tx[kk].start[s];
+              for (size_t i0 = 0; i0 < pixels.size(); i0 += kBatch) {
+                const size_t cnt = std::min(kBatch, pixels.size() - i0);
+                for (size_t i = 0; i < cnt; ++i) {
+                  const size_t j = i0 + i;
+                  load(i, pixels[j]);
+                  fb[fi * kBatch + i] += ty[kk].weight[ty[kk].start[r] + j / nx] * delta *
+                                         tx[kk].weight[tx[kk].start[s] + j % nx];
+                }
+                decoded_error.eval(fb.data(), tb.data(), cnt, eb.data());
+                for (size_t i = 0; i < cnt; ++i) {
+                  d_err += double{eb[i]} - err[pixels[i0 + i]];
+                  new_err.push_back(eb[i]);
                 }
               }
               if (!(d_err * inv_ch < budget)) return false;

@@ -7,7 +7,8 @@
 // the latent's bilinear footprint reaches), the change in §6.5's bits estimated from the
 // level's context statistics (the latent's own code and the four later neighbours whose
 // contexts it enters), and the move kept when it lowers error + lambda * bits.  Greedy,
-// level by level from the coarsest, in coding order.  Torch-free.
+// level by level from the coarsest, in coding order.  Torch-free; the MLP runs on batches
+// of up to 64 footprint pixels in the fused step's vector kernels (grid_step.h PointErrors).
 #ifndef NIFC_CODEC_ENCODER_RDOQ_H_
 #define NIFC_CODEC_ENCODER_RDOQ_H_
 
