@@ -34,17 +34,22 @@ TEST_CASE("plan: no options give the grid at the default quality and effort") {
   CHECK(p.options.arch.grid_levels[0].width == 768);  // full density
 }
 
-TEST_CASE("plan: a grid steered to a size trains at the steered rates unless given") {
+TEST_CASE("plan: a grid steered to a size trains at -q's rates from a slope for its bpp") {
   EncodeRequest r = cli_request();
   r.target.bpp = 0.5;
   const EncodePlan p = plan_of(r, 768, 512);
   CHECK(p.arch == "grid");
   CHECK(p.target.kind == RateTarget::Kind::kBytes);
-  CHECK(p.options.lr == kGridSteeredLr);
-  CHECK(p.options.grid_lr_ratio == kGridSteeredLrRatio);
-  CHECK(plan_of(cli_request(), 768, 512).options.grid_lr_ratio == EncodeOptions().grid_lr_ratio);
+  CHECK(p.options.lr == kGridLr);
+  CHECK(p.options.grid_lr_ratio == EncodeOptions().grid_lr_ratio);
+  // The starting slope falls as the target rises, and sits between -q's at the qualities
+  // whose Kodak mean brackets the target (0.449 bpp at -q 55, 0.724 at -q 75).
+  CHECK(grid_lambda_for_bpp(0.25) > grid_lambda_for_bpp(0.5));
+  CHECK(grid_lambda_for_bpp(0.5) > grid_lambda_for_bpp(1.0));
+  CHECK(grid_lambda_for_bpp(0.5) < grid_lambda_for_quality(55));
+  CHECK(grid_lambda_for_bpp(0.5) > grid_lambda_for_quality(75));
   // Given rates win.
-  r.lr_given = r.lr_ratio_given = true;
+  r.lr_given = true;
   r.options.lr = 3e-2;
   r.options.grid_lr_ratio = 7.0;
   const EncodePlan g = plan_of(r, 768, 512);

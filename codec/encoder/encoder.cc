@@ -19,6 +19,20 @@
 namespace nifc {
 namespace {
 
+// A size target's steering (encode_impl): the steps (in tenths of the fit) at which the
+// penalty is corrected, the latents' packed size there over the fit's final size (-q fits
+// of kodim02/05/13/15/20/23 at -q 35..90: 1.13-1.65, 1.08-1.30, 1.02-1.11), and the
+// exponent of bytes ~ lambda^-e (the Kodak-24 mean curve from -q 30 to 90: 0.69).
+constexpr int kSteerAt[3] = {3, 5, 7};
+constexpr double kSteerShrink[3] = {1.35, 1.16, 1.05};
+// Before those, at a tenth of the fit (packed size there over the final: 1.24-2.16, mean
+// 1.62), a penalty more than kSteerRestart off restarts the fit from its initial weights
+// with the corrected one, at most twice: a fit whose penalty moves a lot mid-way ends
+// worse than one fitted at the final penalty throughout.
+constexpr double kSteerPilotShrink = 1.62;
+constexpr double kSteerRestart = 1.3;
+constexpr double kSteerElasticity = 0.69;
+
 // Mean squared error over the whole image in [0, 1] sample units (the
 // normalized error scaled back by each channel's std).
 double full_mse(const TorchNet& net, const torch::Tensor& coords, const torch::Tensor& target,
@@ -157,10 +171,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
 
   // Rate steering (grid with a size target, see EncodeOptions::grid_target_bytes).
   const bool steer = grid && o.grid_target_bytes > 0;
-  double lambda =
-      o.grid_lambda_pixel > 0 && !steer ? o.grid_lambda_pixel / variance : o.grid_lambda;
-  uint64_t packed_bytes = 0;  // the latest measured size (steer only)
-  const int steer_every = 20;
+  double lambda = o.grid_lambda_pixel > 0 ? o.grid_lambda_pixel / variance : o.grid_lambda;
   auto measure_size = [&]() -> StatusOr<uint64_t> {
     NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> b,
                           pack_scaled(header, float_copy(net.params), 1.0, 3));
@@ -169,13 +180,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
 
   std::vector<torch::Tensor> best;
   double best_mse = INFINITY;
-  bool best_over = false;  // steer: the kept weights packed above the target
   auto keep_if_best = [&](double mse) {
-    // Steered, weights that pack within the target beat any that do not.
-    const bool over = steer && packed_bytes > o.grid_target_bytes;
     if (!std::isfinite(mse)) return;
-    if (!best.empty() && (over != best_over ? over : !(mse < best_mse))) return;
-    best_over = over;
+    if (!best.empty() && !(mse < best_mse)) return;
     best_mse = mse;
     best.clear();
     for (const torch::Tensor& p : net.params) best.push_back(p.detach().clone());
@@ -289,6 +296,12 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   };
 
   ProgressReporter progress(o, variance);
+  // A size target's pilot restarts (above): the initial weights, and the steps spent.
+  std::vector<torch::Tensor> initial;
+  for (size_t i = 0; steer && i < net.params.size(); ++i) {
+    initial.push_back(net.params[i].detach().clone());
+  }
+  int restarts = 0, pilot_steps = 0;
   int step = 0;
   for (; step < o.steps; ++step) {
     // Warm-up, then cosine decay to lr * lr_final_ratio.
@@ -340,22 +353,46 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     // the fit off (kodim02 at lr 2e-3 fell from 26.8 to 20.3 dB at step ~175).
     const int every = std::max(1, step < 1000 ? o.eval_every * 2 / 5 : o.eval_every);
     const bool eval = (step + 1) % every == 0 || last || out_of_time;
-    if (steer && ((step + 1) % steer_every == 0 || eval)) {
-      // Dual ascent on the rate: raise the penalty while the packed latents
-      // exceed the aim, lower it while they undershoot.  The aim is 2.5% under
-      // the target, so that the step search after the fit lands on a step at or
-      // below the one the latents trained with (1).  While the latents still grow
-      // from zero (the first quarter of the steps) the penalty only rises.
-      NIFC_ASSIGN_OR_RETURN(packed_bytes, measure_size());
-      double r = std::log(static_cast<double>(packed_bytes) / (0.975 * o.grid_target_bytes));
-      r = std::clamp(r, step < o.steps / 4 ? 0.0 : -1.0, 1.0);
-      lambda *= std::exp(0.3 * r);
+    if (steer && restarts < 2 && step + 1 == o.steps / 10) {
+      NIFC_ASSIGN_OR_RETURN(const uint64_t packed, measure_size());
+      const double ratio = static_cast<double>(packed) / kSteerPilotShrink /
+                           static_cast<double>(o.grid_target_bytes);
+      if (ratio > kSteerRestart || ratio < 1.0 / kSteerRestart) {
+        lambda *= std::clamp(std::pow(ratio, 1.0 / kSteerElasticity), 0.125, 8.0);
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < initial.size(); ++i) net.params[i].copy_(initial[i]);
+        adam = make_adam(o.lr * lr_scale);
+        for (torch::Tensor& m : adam_m) m.zero_();
+        for (torch::Tensor& v : adam_v) v.zero_();
+        adam_t = 0;
+        best.clear();
+        best_mse = INFINITY;
+        ++restarts;
+        pilot_steps += step + 1;
+        step = -1;
+        continue;
+      }
+    }
+    if (steer) {
+      // At 30, 50 and 70 % of the steps the latents as packed predict the fit's final size
+      // (they shrink as they train: kSteerShrink), and the penalty moves by the power law
+      // bytes ~ lambda^-kSteerElasticity toward the target.  The weights kept are then
+      // the best after the last move (earlier ones were fitted for another rate).
+      for (int k = 0; k < 3; ++k) {
+        if (step + 1 != o.steps * kSteerAt[k] / 10) continue;
+        NIFC_ASSIGN_OR_RETURN(const uint64_t packed, measure_size());
+        const double predicted = static_cast<double>(packed) / kSteerShrink[k];
+        const double ratio = predicted / static_cast<double>(o.grid_target_bytes);
+        lambda *= std::clamp(std::pow(ratio, 1.0 / kSteerElasticity), 0.125, 8.0);
+        best.clear();
+        best_mse = INFINITY;
+      }
     }
     if (eval) {
       // (LibTorch's evaluation of a fused fit: 0.1 s on one thread, 1 ms a step.)
       const double mse = fused ? fused_mse() : full_mse(net, coords, target, stddev_dev);
       // Steered, the error rises with the penalty: only a non-finite one diverged.
-      if (!best.empty() && (steer ? !std::isfinite(mse) : !(mse < 2.0 * best_mse))) {
+      if (!best.empty() && !(mse < 2.0 * best_mse)) {
         // Diverged (3 dB worse than the best, or not finite): go back to the
         // best weights with fresh optimizer moments and half the learning rate.
         torch::NoGradGuard no_grad;
@@ -398,11 +435,12 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
   r.file = std::move(bytes);
   r.psnr_db = psnr_db(image, decoded);
   r.float_psnr_db = mse_to_psnr(best_mse);
-  r.steps = step;
+  r.steps = step + pilot_steps;
   r.fit_seconds = fit_seconds;
   r.seconds = seconds_since(t0);
   r.device = device.is_cuda() ? "cuda" : "cpu";
   r.parameters = parameter_count(o.arch, ch);
+  r.fit_lambda_pixel = grid ? lambda * variance : 0.0;
   r.header = header;
   r.float_tensors = std::move(float_tensors);
   return r;

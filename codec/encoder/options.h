@@ -47,10 +47,12 @@ struct EncodeOptions {
   // sum log2(1 + |latent| / step) / pixels.
   double grid_lambda = 0.04;
   double grid_lr_ratio = 10.0;  // with kGridLr 0.1, latents at 1.0 (presets.h)
-  // Grid encodings with a size target: when > 0, grid_lambda is only the starting
-  // penalty; every 20 steps the encoder packs the weights as they would be written and moves the
-  // penalty so that the packed file approaches this many bytes (a dual-ascent step on
-  // the rate constraint), and the weights it keeps are the best ones packed within it.
+  // Grid encodings with a size target: when > 0, the penalty (grid_lambda_pixel, else
+  // grid_lambda) is only the starting one.  At a tenth of the steps the encoder packs the
+  // latents as they would be written, predicts the fit's final size from it, and restarts
+  // the fit with a corrected penalty when it is far off (at most twice); at 30, 50 and
+  // 70 % it corrects the penalty again without restarting (encoder.cc kSteer*).  The
+  // step search after the fit lands the file within this many bytes.
   uint64_t grid_target_bytes = 0;
   // Grid encodings without a size or PSNR target: when > 0, the rate penalty in MSE of
   // samples scaled to [0, 1] per bit per pixel (from -q, grid_lambda_for_quality); the
@@ -95,6 +97,9 @@ struct EncodeResult {
   std::string device;    // "cpu" or "cuda"
   uint64_t parameters = 0;
   uint32_t tiles = 1;  // networks in the file (SPEC.md §11)
+  // A grid fit's rate weight when it ended, in -q's units (EncodeOptions::grid_lambda_pixel):
+  // a rate target's steering leaves it at about the slope of its operating point.
+  double fit_lambda_pixel = 0.0;
   // What the file was made from, for re-quantization (codec/encoder/rate_control.h):
   // the header without weights, and the best float weights in SPEC.md §6.2 order.
   NifFile header;

@@ -29,6 +29,10 @@ double grid_lambda_for_quality(double quality) {
   return 0.06 * std::pow(2.0, -std::clamp(quality, 0.0, 100.0) / 16.0);
 }
 
+double grid_lambda_for_bpp(double bpp) {
+  return 0.01637 * std::pow(std::max(bpp, 0.01) / 0.227, -1.0 / 0.69);
+}
+
 int grid_steps_for_effort(int effort) { return kEffortSteps[std::clamp(effort, 1, 9) - 1]; }
 
 int default_grid_steps() { return grid_steps_for_effort(kDefaultEffort); }
@@ -203,10 +207,6 @@ Status plan_encode(const EncodeRequest& r, uint32_t width, uint32_t height, Enco
   }
   RateTarget target;
   NIFC_RETURN_IF_ERROR(rate_target_of(net, r.target, pixels, &target));
-  if (net.arch == "grid" && target.kind == RateTarget::Kind::kBytes) {
-    if (!r.lr_given) o.lr = kGridSteeredLr;
-    if (!r.lr_ratio_given) o.grid_lr_ratio = kGridSteeredLrRatio;
-  }
   plan->quality = -1.0;
   if (net.arch == "grid" && target.kind == RateTarget::Kind::kNone && !r.lambda_given) {
     plan->quality = r.target.quality >= 0 ? r.target.quality : kDefaultQuality;

@@ -46,10 +46,9 @@ struct EncodeRequest {
   bool auto_arch = false;    // no --arch (nor --hidden): plan_encode may pick the grid
   bool steps_given = false;  // the grid's step and batch defaults apply unless given
   bool batch_given = false;
-  bool lambda_given = false;    // --grid-lambda: options.grid_lambda, not the quality's slope
-  bool lr_given = false;        // --lr: options.lr, not kGridLr for a grid
-  bool lr_ratio_given = false;  // --grid-lr-ratio: not kGridSteeredLrRatio for a size target
-  int effort = 0;               // 1..9 (--effort); 0: kDefaultEffort
+  bool lambda_given = false;  // --grid-lambda: options.grid_lambda, not the quality's slope
+  bool lr_given = false;      // --lr: options.lr, not kGridLr for a grid
+  int effort = 0;             // 1..9 (--effort); 0: kDefaultEffort
   uint32_t tile_size = kDefaultTileSize;  // SPEC.md §11; 0: never tile
   uint32_t tile_overlap = kDefaultTileOverlap;
 };
@@ -72,16 +71,6 @@ struct EncodePlan {
 // (README "Quality and effort" gives the Kodak-24 figure).
 constexpr double kGridLr = 1e-1;
 
-// A grid fit steered to a size (--bpp, --size) trains at these instead (unless --lr or
-// --grid-lr-ratio is given): the steering (encoder.cc) raises the penalty while the packed
-// latents exceed the target, and at kGridLr's rates they jitter above a low target until
-// the rate decays, so the penalty winds up and the latents then collapse (kodim23 at
-// --bpp 0.5: 0.078 bpp, 25.4 dB).  One thread, against 1e-2 with latents at 0.5:
-// kodim23 --bpp 0.5 36.10 against 35.92 dB, kodim05 --bpp 0.5 25.60 against 25.47 dB,
-// kodim15 --bpp 1 35.62 against 35.51 dB (at kGridLr's rates there 36.14 dB).
-constexpr double kGridSteeredLr = 2e-2;
-constexpr double kGridSteeredLrRatio = 20.0;
-
 // -q and --effort when not given (README "Quality and effort": chosen by measurement).
 constexpr double kDefaultQuality = 75.0;
 constexpr int kDefaultEffort = 5;
@@ -93,6 +82,11 @@ constexpr int kDefaultEffort = 5;
 // does not depend on the image's size: a quality means the same trade-off on a thumbnail
 // and on a large photograph.
 double grid_lambda_for_quality(double quality);
+
+// The slope a size target's grid fit starts from (it is corrected during the fit):
+// -q's slope for which the Kodak-24 mean curve reaches `bpp` (0.227 bpp at -q 30's
+// 0.01637, and bpp ~ lambda^-0.69 from -q 30 to 90; tools/rd/results/nifc.csv).
+double grid_lambda_for_bpp(double bpp);
 
 // Optimizer steps of a grid fit at effort 1..9 (other families scale their default steps
 // by the same ratio to the default effort's).

@@ -7,6 +7,7 @@
 
 #include "codec/decoder/decoder.h"
 #include "codec/encoder/encoder.h"
+#include "codec/encoder/presets.h"
 #include "codec/encoder/quantize.h"
 #include "codec/encoder/rdoq.h"
 #include "codec/encoder/refine.h"
@@ -148,64 +149,116 @@ Status refine(EncodeResult* r, const Image& image, const EncodeOptions& o, Candi
   return Status();
 }
 
-// The latents re-chosen for MSE + lambda * bpp (rdoq.h) at candidate c's scale and at
-// kRdoqCoarser times it: the step search chose c's scale for rounded latents, and with
-// the rate-distortion pass a coarser step often wins.  c and r's weights are replaced by
-// the packing with the lowest cost, c included.
-constexpr double kRdoqCoarser = 1.18;
-Status rdoq(EncodeResult* r, const Image& image, const EncodeOptions& o, Candidate* c,
-            double lambda) {
-  if (o.rdoq_passes <= 0 || (o.time_limit_s > 0 && r->fit_seconds >= o.time_limit_s)) {
-    return Status();
-  }
-  if (std::isnan(c->psnr_db)) {
-    NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
-  }
-  // The two trials are independent: with two threads or more they run side by side
-  // (the same files either way).
-  struct Trial {
-    double scale = 1.0;
-    Status status;
-    std::vector<std::vector<float>> tensors;
-    Candidate packed;
-  };
-  auto run = [&](Trial* t) -> Status {
-    t->tensors = r->float_tensors;
+// The latents re-chosen for MSE + lambda * bpp (rdoq.h) at one scale of their step, and
+// their packing (with its PSNR).
+struct RdoqTrial {
+  double scale = 1.0;
+  Status status;
+  std::vector<std::vector<float>> tensors;
+  Candidate packed;
+};
+void run_rdoq_trial(const EncodeResult& r, const Image& image, const EncodeOptions& o,
+                    double lambda, RdoqTrial* t) {
+  t->status = [&]() -> Status {
+    t->tensors = r.float_tensors;
     NIFC_RETURN_IF_ERROR(
-        optimize_latents(image, r->header, t->scale, lambda, o.rdoq_passes, &t->tensors).status());
+        optimize_latents(image, r.header, t->scale, lambda, o.rdoq_passes, &t->tensors).status());
     NIFC_ASSIGN_OR_RETURN(t->packed.bytes,
-                          pack_scaled(r->header, t->tensors, t->scale, o.zstd_level));
+                          pack_scaled(r.header, t->tensors, t->scale, o.zstd_level));
     NIFC_ASSIGN_OR_RETURN(t->packed.psnr_db, psnr_of(t->packed.bytes, image));
     t->packed.scale = t->scale;
     return Status();
-  };
-  Trial trials[2];
-  trials[0].scale = c->scale;
-  trials[1].scale = c->scale * kRdoqCoarser;
+  }();
+}
+// Two independent trials: with two threads or more side by side (the same files either
+// way).
+void run_rdoq_pair(const EncodeResult& r, const Image& image, const EncodeOptions& o, double lambda,
+                   RdoqTrial trials[2]) {
   const unsigned threads =
       o.threads > 0 ? static_cast<unsigned>(o.threads) : std::thread::hardware_concurrency();
   if (threads >= 2) {
-    std::thread second([&] { trials[1].status = run(&trials[1]); });
-    trials[0].status = run(&trials[0]);
+    std::thread second([&] { run_rdoq_trial(r, image, o, lambda, &trials[1]); });
+    run_rdoq_trial(r, image, o, lambda, &trials[0]);
     second.join();
   } else {
-    for (Trial& t : trials) t.status = run(&t);
+    for (int i = 0; i < 2; ++i) run_rdoq_trial(r, image, o, lambda, &trials[i]);
   }
+}
+bool rdoq_skipped(const EncodeResult& r, const EncodeOptions& o) {
+  return o.rdoq_passes <= 0 || (o.time_limit_s > 0 && r.fit_seconds >= o.time_limit_s);
+}
+
+// -q: the pass at candidate c's scale and at kRdoqCoarser times it (the step search chose
+// c's scale for rounded latents, and with the pass a coarser step often wins).  c and r's
+// weights are replaced by the packing with the lowest cost, c included.
+constexpr double kRdoqCoarser = 1.18;
+Status rdoq(EncodeResult* r, const Image& image, const EncodeOptions& o, Candidate* c,
+            double lambda) {
+  if (rdoq_skipped(*r, o)) return Status();
+  if (std::isnan(c->psnr_db)) {
+    NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
+  }
+  RdoqTrial trials[2];
+  trials[0].scale = c->scale;
+  trials[1].scale = c->scale * kRdoqCoarser;
+  run_rdoq_pair(*r, image, o, lambda, trials);
   double best_cost = slope_cost(c->psnr_db, c->bytes.size(), lambda, image);
-  std::vector<std::vector<float>> best_tensors;
-  Candidate best;
-  for (Trial& t : trials) {
+  RdoqTrial* best = nullptr;
+  for (RdoqTrial& t : trials) {
     NIFC_RETURN_IF_ERROR(t.status);
     const double cost = slope_cost(t.packed.psnr_db, t.packed.bytes.size(), lambda, image);
     if (cost < best_cost) {
       best_cost = cost;
-      best = std::move(t.packed);
-      best_tensors = std::move(t.tensors);
+      best = &t;
     }
   }
-  if (best_tensors.empty()) return Status();
-  *c = std::move(best);
-  r->float_tensors = std::move(best_tensors);
+  if (best == nullptr) return Status();
+  *c = std::move(best->packed);
+  r->float_tensors = std::move(best->tensors);
+  return Status();
+}
+
+// A size target: the pass at the slope the steered fit ended on (EncodeResult::
+// fit_lambda_pixel times kPostFitLambdaRatio, as -q) frees bytes at candidate c's scale
+// (the finest that fits without it), so it is tried at finer scales: two at a time,
+// 1.1 and 1.21 times finer while both fit, then splitting the last bracket in three;
+// three rounds.  c and r's weights are replaced by the best PSNR within `bytes`, c
+// included.
+Status rdoq_to_size(EncodeResult* r, const Image& image, const EncodeOptions& o, Candidate* c,
+                    uint64_t bytes) {
+  const double lambda = r->fit_lambda_pixel * kPostFitLambdaRatio;
+  if (rdoq_skipped(*r, o) || !(lambda > 0)) return Status();
+  if (std::isnan(c->psnr_db)) {
+    NIFC_ASSIGN_OR_RETURN(c->psnr_db, psnr_of(c->bytes, image));
+  }
+  double fits = 1.0, over = INFINITY;  // ratios of c's scale to a trial's
+  RdoqTrial kept;
+  bool improved = false;
+  for (int round = 0; round < 3; ++round) {
+    RdoqTrial trials[2];
+    const double ratios[2] = {
+        std::isinf(over) ? fits * 1.1 : fits * std::cbrt(over / fits),
+        std::isinf(over) ? fits * 1.21 : fits * std::cbrt(over / fits) * std::cbrt(over / fits)};
+    for (int i = 0; i < 2; ++i) trials[i].scale = c->scale / ratios[i];
+    run_rdoq_pair(*r, image, o, lambda, trials);
+    for (int i = 0; i < 2; ++i) {
+      RdoqTrial& t = trials[i];
+      NIFC_RETURN_IF_ERROR(t.status);
+      if (t.packed.bytes.size() > bytes) {
+        over = std::min(over, ratios[i]);
+        continue;
+      }
+      fits = std::max(fits, ratios[i]);
+      if (t.packed.psnr_db > (improved ? kept.packed.psnr_db : c->psnr_db)) {
+        kept = std::move(t);
+        improved = true;
+      }
+    }
+    if (fits * 1.02 >= over) break;
+  }
+  if (!improved) return Status();
+  *c = std::move(kept.packed);
+  r->float_tensors = std::move(kept.tensors);
   return Status();
 }
 
@@ -271,10 +324,11 @@ StatusOr<EncodeResult> encode_to_target(const Image& image, const RateTarget& ta
       // normalized MSE per bpp, near 0.25-0.5 bpp), then the step search lands
       // on the size.  One fit.
       const double bpp = 8.0 * static_cast<double>(target.bytes) / image.pixel_count();
-      o.grid_lambda = 0.015 / std::max(bpp, 0.02);
+      o.grid_lambda_pixel = grid_lambda_for_bpp(bpp);
       o.grid_target_bytes = target.bytes;
       NIFC_ASSIGN_OR_RETURN(EncodeResult r, encode_image(image, o));
       NIFC_ASSIGN_OR_RETURN(Candidate c, fit_size(r, target.bytes, zstd));
+      NIFC_RETURN_IF_ERROR(rdoq_to_size(&r, image, o, &c, target.bytes));
       // The refitted MLP is kept when the file still fits and scores higher.
       NIFC_RETURN_IF_ERROR(
           refine(&r, image, o, &c, [&](size_t bytes, double db, const Candidate& old) {

@@ -172,14 +172,12 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
       ->capture_default_str();
   {
     char text[120];
-    std::snprintf(text, sizeof text,
-                  "Peak learning rate (default %g; grid %g, %g with --bpp/--size)",
-                  EncodeOptions().lr, kGridLr, kGridSteeredLr);
+    std::snprintf(text, sizeof text, "Peak learning rate (default %g; grid %g)", EncodeOptions().lr,
+                  kGridLr);
     enc->get_option("--lr")->description(text)->default_str("");
     std::snprintf(text, sizeof text,
-                  "Grid: the latents' learning rate over the network's (default %g; %g with "
-                  "--bpp/--size)",
-                  EncodeOptions().grid_lr_ratio, kGridSteeredLrRatio);
+                  "Grid: the latents' learning rate over the network's (default %g)",
+                  EncodeOptions().grid_lr_ratio);
     enc->get_option("--grid-lr-ratio")->description(text)->default_str("");
   }
   enc->get_option("--steps")
@@ -320,7 +318,6 @@ int run(int argc, char** argv) {
     r.steps_given = enc->get_option("--steps")->count() > 0;
     r.lambda_given = enc->get_option("--grid-lambda")->count() > 0;
     r.lr_given = enc->get_option("--lr")->count() > 0;
-    r.lr_ratio_given = enc->get_option("--grid-lr-ratio")->count() > 0;
     r.batch_given = enc->get_option("--batch")->count() > 0;
     return run_encode(encode_args);
   }
