@@ -302,6 +302,15 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     initial.push_back(net.params[i].detach().clone());
   }
   int restarts = 0, pilot_steps = 0;
+  // Weights `from` with fresh optimizer moments.
+  auto restore = [&](const std::vector<torch::Tensor>& from) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < from.size(); ++i) net.params[i].copy_(from[i]);
+    adam = make_adam(o.lr * lr_scale);
+    for (torch::Tensor& m : adam_m) m.zero_();
+    for (torch::Tensor& v : adam_v) v.zero_();
+    adam_t = 0;
+  };
   int step = 0;
   for (; step < o.steps; ++step) {
     // Warm-up, then cosine decay to lr * lr_final_ratio.
@@ -359,12 +368,7 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
                            static_cast<double>(o.grid_target_bytes);
       if (ratio > kSteerRestart || ratio < 1.0 / kSteerRestart) {
         lambda *= std::clamp(std::pow(ratio, 1.0 / kSteerElasticity), 0.125, 8.0);
-        torch::NoGradGuard no_grad;
-        for (size_t i = 0; i < initial.size(); ++i) net.params[i].copy_(initial[i]);
-        adam = make_adam(o.lr * lr_scale);
-        for (torch::Tensor& m : adam_m) m.zero_();
-        for (torch::Tensor& v : adam_v) v.zero_();
-        adam_t = 0;
+        restore(initial);
         best.clear();
         best_mse = INFINITY;
         ++restarts;
@@ -391,16 +395,10 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     if (eval) {
       // (LibTorch's evaluation of a fused fit: 0.1 s on one thread, 1 ms a step.)
       const double mse = fused ? fused_mse() : full_mse(net, coords, target, stddev_dev);
-      // Steered, the error rises with the penalty: only a non-finite one diverged.
       if (!best.empty() && !(mse < 2.0 * best_mse)) {
         // Diverged (3 dB worse than the best, or not finite): go back to the
         // best weights with fresh optimizer moments and half the learning rate.
-        torch::NoGradGuard no_grad;
-        for (size_t i = 0; i < best.size(); ++i) net.params[i].copy_(best[i]);
-        adam = make_adam(o.lr * lr_scale);
-        for (torch::Tensor& m : adam_m) m.zero_();
-        for (torch::Tensor& v : adam_v) v.zero_();
-        adam_t = 0;
+        restore(best);
         lr_scale *= 0.5;
       } else {
         keep_if_best(mse);
