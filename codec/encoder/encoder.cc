@@ -19,17 +19,24 @@
 namespace nifc {
 namespace {
 
-// A size target's steering (encode_impl): the steps (in tenths of the fit) at which the
-// penalty is corrected, the latents' packed size there over the fit's final size (-q fits
-// of kodim02/05/13/15/20/23 at -q 35..90: 1.13-1.65, 1.08-1.30, 1.02-1.11), and the
-// exponent of bytes ~ lambda^-e (the Kodak-24 mean curve from -q 30 to 90: 0.69).
-constexpr int kSteerAt[3] = {3, 5, 7};
-constexpr double kSteerShrink[3] = {1.35, 1.16, 1.05};
-// Before those, at a tenth of the fit (packed size there over the final: 1.24-2.16, mean
-// 1.62), a penalty more than kSteerRestart off restarts the fit from its initial weights
-// with the corrected one, at most twice: a fit whose penalty moves a lot mid-way ends
-// worse than one fitted at the final penalty throughout.
-constexpr double kSteerPilotShrink = 1.62;
+// A size target's steering (encode_impl).  At a tenth of the fit, and at 30, 50 and 70 %
+// of it, the latents packed at their trained step predict the size of the file -q would
+// write from the finished fit (after its step search and rate-distortion pass, which
+// shrink it by another 0.68-0.83): that file is the packed size over c * bpp^e, bpp the
+// final one.  -q fits of kodim02/05/08/13/15/19/21/23 at -q 35..90 (20 fits): at a tenth
+// c = 1.773, e = -0.257 (residual sd 5 % against 20 % for one constant), then 1.596 /
+// -0.179, 1.471 / -0.080, 1.350 / -0.053 (residual sd 6-8 %).
+struct SteerShrink {
+  int tenth;
+  double c, e;
+};
+constexpr SteerShrink kSteerPilot = {1, 1.773, -0.257};
+constexpr SteerShrink kSteerAt[3] = {{3, 1.596, -0.179}, {5, 1.471, -0.080}, {7, 1.350, -0.053}};
+double steer_shrink(const SteerShrink& s, double bpp) { return s.c * std::pow(bpp, s.e); }
+// A pilot prediction more than kSteerRestart off restarts the fit from its initial
+// weights with the corrected penalty, at most twice: a fit whose penalty moves a lot
+// mid-way ends worse than one fitted at the final penalty throughout.  The penalty moves
+// by the exponent of bytes ~ lambda^-e (the Kodak-24 mean curve from -q 30 to 90: 0.69).
 constexpr double kSteerRestart = 1.3;
 constexpr double kSteerElasticity = 0.69;
 
@@ -171,6 +178,8 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
 
   // Rate steering (grid with a size target, see EncodeOptions::grid_target_bytes).
   const bool steer = grid && o.grid_target_bytes > 0;
+  const double target_bpp =
+      8.0 * static_cast<double>(o.grid_target_bytes) / static_cast<double>(image.pixel_count());
   double lambda = o.grid_lambda_pixel > 0 ? o.grid_lambda_pixel / variance : o.grid_lambda;
   auto measure_size = [&]() -> StatusOr<uint64_t> {
     NIFC_ASSIGN_OR_RETURN(const std::vector<uint8_t> b,
@@ -362,9 +371,9 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
     // the fit off (kodim02 at lr 2e-3 fell from 26.8 to 20.3 dB at step ~175).
     const int every = std::max(1, step < 1000 ? o.eval_every * 2 / 5 : o.eval_every);
     const bool eval = (step + 1) % every == 0 || last || out_of_time;
-    if (steer && restarts < 2 && step + 1 == o.steps / 10) {
+    if (steer && restarts < 2 && step + 1 == o.steps * kSteerPilot.tenth / 10) {
       NIFC_ASSIGN_OR_RETURN(const uint64_t packed, measure_size());
-      const double ratio = static_cast<double>(packed) / kSteerPilotShrink /
+      const double ratio = static_cast<double>(packed) / steer_shrink(kSteerPilot, target_bpp) /
                            static_cast<double>(o.grid_target_bytes);
       if (ratio > kSteerRestart || ratio < 1.0 / kSteerRestart) {
         lambda *= std::clamp(std::pow(ratio, 1.0 / kSteerElasticity), 0.125, 8.0);
@@ -378,14 +387,15 @@ StatusOr<EncodeResult> encode_impl(const Image& image, const EncodeOptions& o) {
       }
     }
     if (steer) {
-      // At 30, 50 and 70 % of the steps the latents as packed predict the fit's final size
-      // (they shrink as they train: kSteerShrink), and the penalty moves by the power law
+      // At 30, 50 and 70 % of the steps the latents as packed predict the file's final size
+      // (steer_shrink), and the penalty moves by the power law
       // bytes ~ lambda^-kSteerElasticity toward the target.  The weights kept are then
       // the best after the last move (earlier ones were fitted for another rate).
       for (int k = 0; k < 3; ++k) {
-        if (step + 1 != o.steps * kSteerAt[k] / 10) continue;
+        if (step + 1 != o.steps * kSteerAt[k].tenth / 10) continue;
         NIFC_ASSIGN_OR_RETURN(const uint64_t packed, measure_size());
-        const double predicted = static_cast<double>(packed) / kSteerShrink[k];
+        const double predicted =
+            static_cast<double>(packed) / steer_shrink(kSteerAt[k], target_bpp);
         const double ratio = predicted / static_cast<double>(o.grid_target_bytes);
         lambda *= std::clamp(std::pow(ratio, 1.0 / kSteerElasticity), 0.125, 8.0);
         best.clear();

@@ -49,10 +49,11 @@ struct EncodeOptions {
   double grid_lr_ratio = 10.0;  // with kGridLr 0.1, latents at 1.0 (presets.h)
   // Grid encodings with a size target: when > 0, the penalty (grid_lambda_pixel, else
   // grid_lambda) is only the starting one.  At a tenth of the steps the encoder packs the
-  // latents as they would be written, predicts the fit's final size from it, and restarts
+  // latents as they would be written, predicts the file's final size from it, and restarts
   // the fit with a corrected penalty when it is far off (at most twice); at 30, 50 and
-  // 70 % it corrects the penalty again without restarting (encoder.cc kSteer*).  The
-  // step search after the fit lands the file within this many bytes.
+  // 70 % it corrects the penalty again without restarting (encoder.cc kSteer*).  After
+  // the fit, -q's step search and latent pass at searched slopes land the file within
+  // this many bytes (rate_control.cc rdoq_to_size).
   uint64_t grid_target_bytes = 0;
   // Grid encodings without a size or PSNR target: when > 0, the rate penalty in MSE of
   // samples scaled to [0, 1] per bit per pixel (from -q, grid_lambda_for_quality); the

@@ -157,8 +157,9 @@ CLI::App* add_encode_command(CLI::App& app, EncodeArgs& e) {
                   "Grid: steps refitting the synthesis MLP to the rounded latents (0: off)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
-  enc->add_option("--rdoq-passes", e.request.options.rdoq_passes,
-                  "Grid with -q: sweeps choosing the latents for error + rate (0: off)")
+  enc->add_option(
+         "--rdoq-passes", e.request.options.rdoq_passes,
+         "Grid with -q, --bpp or --size: sweeps choosing the latents for error + rate (0: off)")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
   enc->add_flag("--torch-step{false}", e.request.options.fused_step,
