@@ -105,20 +105,36 @@ double slope_cost(double psnr_db, size_t bytes, double lambda, const Image& imag
   return std::pow(10.0, -psnr_db / 10.0) +
          lambda * 8.0 * static_cast<double>(bytes) / image.pixel_count();
 }
-StatusOr<Candidate> fit_slope(const EncodeResult& r, const Image& image, double lambda, int zstd) {
-  Candidate best;
-  double best_cost = INFINITY;
+// The packings at kSlopeScales, with their PSNR: what a slope chooses among (they do not
+// depend on the slope).
+StatusOr<std::vector<Candidate>> slope_packings(const EncodeResult& r, const Image& image,
+                                                int zstd) {
+  std::vector<Candidate> packings;
   for (const double scale : kSlopeScales) {
     NIFC_ASSIGN_OR_RETURN(std::vector<uint8_t> b,
                           pack_scaled(r.header, r.float_tensors, scale, zstd));
     NIFC_ASSIGN_OR_RETURN(const double db, psnr_of(b, image));
-    const double cost = slope_cost(db, b.size(), lambda, image);
+    packings.push_back({std::move(b), scale, db});
+  }
+  return packings;
+}
+// The packing of the lowest cost at lambda (the first, on a tie).
+const Candidate& cheapest(const std::vector<Candidate>& packings, double lambda,
+                          const Image& image) {
+  size_t best = 0;
+  double best_cost = INFINITY;
+  for (size_t i = 0; i < packings.size(); ++i) {
+    const double cost = slope_cost(packings[i].psnr_db, packings[i].bytes.size(), lambda, image);
     if (cost < best_cost) {
       best_cost = cost;
-      best = {std::move(b), scale, db};
+      best = i;
     }
   }
-  return best;
+  return packings[best];
+}
+StatusOr<Candidate> fit_slope(const EncodeResult& r, const Image& image, double lambda, int zstd) {
+  NIFC_ASSIGN_OR_RETURN(const std::vector<Candidate> packings, slope_packings(r, image, zstd));
+  return cheapest(packings, lambda, image);
 }
 
 // The MLP refitted to the latents as candidate c rounds them (refine.h), packed at c's
@@ -150,7 +166,7 @@ Status refine(EncodeResult* r, const Image& image, const EncodeOptions& o, Candi
 }
 
 // The latents re-chosen for MSE + lambda * bpp (rdoq.h) at one scale of their step, and
-// their packing (with its PSNR).  A scale of 0 is fit_slope's for lambda, as -q picks it.
+// their packing (with its PSNR).
 struct RdoqTrial {
   double lambda = 0.0;
   double scale = 1.0;
@@ -161,14 +177,10 @@ struct RdoqTrial {
 void run_rdoq_trial(const EncodeResult& r, const Image& image, const EncodeOptions& o,
                     RdoqTrial* t) {
   t->status = [&]() -> Status {
-    const double lambda = t->lambda;
-    if (!(t->scale > 0)) {
-      NIFC_ASSIGN_OR_RETURN(const Candidate at, fit_slope(r, image, lambda, o.zstd_level));
-      t->scale = at.scale;
-    }
     t->tensors = r.float_tensors;
     NIFC_RETURN_IF_ERROR(
-        optimize_latents(image, r.header, t->scale, lambda, o.rdoq_passes, &t->tensors).status());
+        optimize_latents(image, r.header, t->scale, t->lambda, o.rdoq_passes, &t->tensors)
+            .status());
     NIFC_ASSIGN_OR_RETURN(t->packed.bytes,
                           pack_scaled(r.header, t->tensors, t->scale, o.zstd_level));
     NIFC_ASSIGN_OR_RETURN(t->packed.psnr_db, psnr_of(t->packed.bytes, image));
@@ -254,13 +266,15 @@ Status rdoq_to_size(EncodeResult* r, const Image& image, const EncodeOptions& o,
   std::vector<Point> points;
   const double log_target = std::log(static_cast<double>(bytes) * kLandAim);
   double next[2] = {lambda / kLandSpread, lambda * kLandSpread};
+  NIFC_ASSIGN_OR_RETURN(const std::vector<Candidate> packings,
+                        slope_packings(*r, image, o.zstd_level));
   RdoqTrial kept;
   bool improved = false;
   for (int round = 0; round < 3; ++round) {
     RdoqTrial trials[2];
     for (int i = 0; i < 2; ++i) {
       trials[i].lambda = next[i];
-      trials[i].scale = 0.0;
+      trials[i].scale = cheapest(packings, next[i], image).scale;
     }
     run_rdoq_pair(*r, image, o, trials);
     for (RdoqTrial& t : trials) {
